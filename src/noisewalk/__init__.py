@@ -1,0 +1,50 @@
+"""noisewalk: noise injection, robustness measurement and hardening for PyTorch models."""
+
+from __future__ import annotations
+
+from importlib.metadata import PackageNotFoundError, version
+
+from .errors import (
+    InvalidParameterError,
+    MissingDependencyError,
+    NoisewalkError,
+    TraceError,
+    UnknownNameError,
+)
+from .inject import OP_TYPES, NoisyModel, Site, inject, register_site_module
+from .metrics import MidpointFit, StackedFit, fit_midpoint, fit_stacked, preserved_relative_accuracy
+from .models import create_model, list_models, register_model
+from .noise import AdditiveNoise, CombinedNoise, MultiplicativeNoise, Noise, create_noise, list_noises
+
+try:
+    __version__ = version("noisewalk")
+except PackageNotFoundError:  # running from a source tree
+    __version__ = "0.0.0+src"
+
+__all__ = [
+    "OP_TYPES",
+    "AdditiveNoise",
+    "CombinedNoise",
+    "InvalidParameterError",
+    "MidpointFit",
+    "MissingDependencyError",
+    "MultiplicativeNoise",
+    "Noise",
+    "NoisewalkError",
+    "NoisyModel",
+    "Site",
+    "StackedFit",
+    "TraceError",
+    "UnknownNameError",
+    "__version__",
+    "create_model",
+    "create_noise",
+    "fit_midpoint",
+    "fit_stacked",
+    "inject",
+    "list_models",
+    "list_noises",
+    "preserved_relative_accuracy",
+    "register_model",
+    "register_site_module",
+]

@@ -1,0 +1,26 @@
+"""One exception hierarchy for everything noisewalk raises on purpose."""
+
+from __future__ import annotations
+
+
+class NoisewalkError(Exception):
+    """Base class of the library's own errors."""
+
+
+class InvalidParameterError(NoisewalkError, ValueError):
+    """A parameter has a value outside what is allowed."""
+
+
+class UnknownNameError(NoisewalkError, KeyError):
+    """A name (model, noise type, site, dataset, ...) is not known."""
+
+    def __str__(self) -> str:  # KeyError quotes its message; keep it readable
+        return str(self.args[0]) if self.args else ""
+
+
+class TraceError(NoisewalkError):
+    """A model could not be traced with ``torch.fx`` to find its noise sites."""
+
+
+class MissingDependencyError(NoisewalkError, ImportError):
+    """An optional dependency is needed for the requested feature."""

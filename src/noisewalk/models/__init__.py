@@ -1,0 +1,54 @@
+"""Model registry: ``create_model(name, **kw)`` and ``list_models()``.
+
+Every factory takes the same keywords: ``num_classes``, ``input_shape`` (channels,
+height, width) and ``batchnorm``. noisewalk's own models are registered by name;
+every torchvision classification model name is served too (random initialization,
+no downloads).
+"""
+
+from __future__ import annotations
+
+from torch import nn
+
+from ..registry import Registry
+from ..validate import check_positive_int
+from ..errors import InvalidParameterError
+
+MODELS: Registry[nn.Module] = Registry("model")
+
+
+def register_model(name: str | None = None):
+    """Decorator: add a factory ``f(*, num_classes, input_shape, batchnorm, **kw)``."""
+    return MODELS.register(name)
+
+
+def create_model(
+    name: str,
+    *,
+    num_classes: int = 10,
+    input_shape: tuple[int, int, int] = (3, 32, 32),
+    batchnorm: bool | None = None,
+    **kwargs,
+) -> nn.Module:
+    """Create a registered model with random weights.
+
+    ``batchnorm=None`` keeps the model's own default; ``False`` removes normalization
+    (replaced by identity), ``True`` adds it where the model offers it.
+    """
+    factory = MODELS.get(name)
+    check_positive_int("num_classes", num_classes, minimum=2)
+    if len(input_shape) != 3 or not all(isinstance(d, int) and d > 0 for d in input_shape):
+        raise InvalidParameterError(
+            f"input_shape must be three positive integers (channels, height, width); got {input_shape!r}"
+        )
+    return factory(num_classes=num_classes, input_shape=tuple(input_shape), batchnorm=batchnorm, **kwargs)
+
+
+def list_models(own: bool = False) -> list[str]:
+    """All model names (noisewalk's own first); ``own=True`` lists only noisewalk's."""
+    return MODELS.own_names() if own else MODELS.names()
+
+
+from . import mlp, lenet, torchvision_models  # noqa: E402,F401  (registration)
+
+__all__ = ["MODELS", "create_model", "list_models", "register_model"]

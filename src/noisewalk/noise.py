@@ -1,0 +1,125 @@
+"""Noise types: modules that perturb the value flowing through a site.
+
+Every noise type has one level knob, ``sigma`` (a scalar, or one value per sample as
+a 1-D tensor over the batch), and the same switches:
+
+* ``straight_through`` (default ``True``): noise is drawn in the forward pass only and
+  the backward pass sees the identity, ``dy/dx = 1``, as the papers do. With ``False``
+  the plain autograd gradient flows through the noise expression.
+* ``in_train`` / ``in_eval``: whether the noise is applied in ``train()`` / ``eval()`` mode.
+
+A level of exactly zero returns the input tensor itself, bit for bit.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+
+from .registry import Registry
+from .errors import InvalidParameterError
+from .validate import check_range, check_sigma
+
+NOISES: Registry[Noise] = Registry("noise type")
+
+
+class Noise(nn.Module):
+    """Base class: ``y = x + perturbation(x, sigma)``."""
+
+    def __init__(
+        self,
+        sigma: float | Tensor = 0.0,
+        *,
+        straight_through: bool = True,
+        in_train: bool = True,
+        in_eval: bool = True,
+    ) -> None:
+        super().__init__()
+        self.sigma = sigma
+        self.straight_through = straight_through
+        self.in_train = in_train
+        self.in_eval = in_eval
+
+    @property
+    def sigma(self) -> float | Tensor:
+        return self._sigma
+
+    @sigma.setter
+    def sigma(self, value: float | Tensor) -> None:
+        value = check_sigma("sigma", value)
+        if isinstance(value, Tensor) and value.dim() != 1:
+            raise InvalidParameterError(f"a per-sample sigma must be 1-D over the batch; got shape {tuple(value.shape)}")
+        self._sigma = value
+
+    def is_active(self) -> bool:
+        """True when this module would change its input in the current mode."""
+        if not (self.in_train if self.training else self.in_eval):
+            return False
+        s = self._sigma
+        return bool(s != 0.0) if isinstance(s, float) else True
+
+    def forward(self, x: Tensor) -> Tensor:
+        if not self.is_active():
+            return x
+        s = self._sigma
+        if isinstance(s, Tensor):
+            if s.shape[0] != x.shape[0]:
+                raise InvalidParameterError(
+                    f"per-sample sigma has {s.shape[0]} values but the batch has {x.shape[0]} samples"
+                )
+            s = s.to(device=x.device, dtype=x.dtype).reshape(-1, *([1] * (x.dim() - 1)))
+        if self.straight_through:
+            with torch.no_grad():
+                delta = self.perturbation(x.detach(), s)
+            return x + delta
+        return x + self.perturbation(x, s)
+
+    def perturbation(self, x: Tensor, sigma: float | Tensor) -> Tensor:
+        raise NotImplementedError
+
+    def extra_repr(self) -> str:
+        s = self._sigma
+        level = f"{s:g}" if isinstance(s, float) else f"per-sample[{s.numel()}]"
+        return f"sigma={level}, straight_through={self.straight_through}"
+
+
+@NOISES.register("additive")
+class AdditiveNoise(Noise):
+    """``y = x + sigma * eps``, ``eps ~ N(0, 1)`` per element."""
+
+    def perturbation(self, x: Tensor, sigma: float | Tensor) -> Tensor:
+        return torch.randn_like(x).mul_(sigma)
+
+
+@NOISES.register("multiplicative")
+class MultiplicativeNoise(Noise):
+    """``y = x * (1 + sigma * eps)``: Gaussian gain with mean 1 and std sigma."""
+
+    def perturbation(self, x: Tensor, sigma: float | Tensor) -> Tensor:
+        return torch.randn_like(x).mul_(sigma).mul_(x)
+
+
+@NOISES.register("combined")
+class CombinedNoise(Noise):
+    """Both at once from an amplitude ``sigma = A`` and a ratio ``r`` in [0, 1]:
+    ``sigma_add = A * r``, ``sigma_mul = A * (1 - r)``."""
+
+    def __init__(self, sigma: float | Tensor = 0.0, *, ratio: float = 0.5, **kwargs) -> None:
+        super().__init__(sigma, **kwargs)
+        self.ratio = check_range("ratio", ratio, low=0.0, high=1.0)
+
+    def perturbation(self, x: Tensor, sigma: float | Tensor) -> Tensor:
+        mul = torch.randn_like(x).mul_(sigma * (1.0 - self.ratio)).mul_(x)
+        return mul.add_(torch.randn_like(x).mul_(sigma * self.ratio))
+
+    def extra_repr(self) -> str:
+        return f"{super().extra_repr()}, ratio={self.ratio:g}"
+
+
+def create_noise(name: str, **kwargs) -> Noise:
+    """Create a noise module by name (``additive``, ``multiplicative``, ``combined``)."""
+    return NOISES.create(name, **kwargs)
+
+
+def list_noises() -> list[str]:
+    return NOISES.names()

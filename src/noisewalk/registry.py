@@ -1,0 +1,59 @@
+"""A small name -> factory registry shared by models, noise types and datasets."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Generic, TypeVar
+
+from .validate import unknown_name
+
+T = TypeVar("T")
+
+
+class Registry(Generic[T]):
+    """Maps names to factories; unknown names raise an error that lists the valid ones."""
+
+    def __init__(self, kind: str) -> None:
+        self.kind = kind
+        self._entries: dict[str, Callable[..., T]] = {}
+        self._fallbacks: list[tuple[Callable[[], list[str]], Callable[[str], Callable[..., T]]]] = []
+
+    def register(self, name: str | None = None) -> Callable[[Callable[..., T]], Callable[..., T]]:
+        def decorator(factory: Callable[..., T]) -> Callable[..., T]:
+            key = name or factory.__name__
+            if key in self._entries:
+                raise ValueError(f"{self.kind} {key!r} is registered twice")
+            self._entries[key] = factory
+            return factory
+
+        return decorator
+
+    def add_fallback(
+        self, names: Callable[[], list[str]], lookup: Callable[[str], Callable[..., T]]
+    ) -> None:
+        """Names served by another catalogue (e.g. torchvision), listed after our own."""
+        self._fallbacks.append((names, lookup))
+
+    def get(self, name: str) -> Callable[..., T]:
+        if name in self._entries:
+            return self._entries[name]
+        for names, lookup in self._fallbacks:
+            if name in names():
+                return lookup(name)
+        raise unknown_name(self.kind, name, self.names())
+
+    def create(self, name: str, **kwargs) -> T:
+        return self.get(name)(**kwargs)
+
+    def own_names(self) -> list[str]:
+        return sorted(self._entries)
+
+    def names(self) -> list[str]:
+        extra = [n for names, _ in self._fallbacks for n in names() if n not in self._entries]
+        return sorted(self._entries) + sorted(set(extra))
+
+    def __contains__(self, name: object) -> bool:
+        return isinstance(name, str) and name in self.names()
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.names())

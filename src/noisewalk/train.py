@@ -1,0 +1,274 @@
+"""Training with noise, and evaluation across noise levels.
+
+``train`` is one flat loop: epochs, batches, forward, loss, backward, step, (clamp),
+evaluate, record. Noisy training sets the noise level of the chosen sites to the
+training level (ramped up linearly over ``warmup_epochs``) before each epoch.
+``evaluate`` measures accuracy at many noise levels, with repetitions (fresh noise
+draws), packing several levels into one forward pass through per-sample noise levels.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from .data import DataSplits, TensorData, TensorLoader
+from .errors import InvalidParameterError
+from .inject import NoisyModel, SiteSelector
+from .validate import check_positive_int, check_range, check_sigma
+
+
+def resolve_device(device: str | torch.device = "auto") -> torch.device:
+    """``auto`` picks CUDA when available, else the CPU."""
+    if isinstance(device, torch.device):
+        return device
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if device not in ("cpu", "cuda") and not device.startswith("cuda:"):
+        raise InvalidParameterError(f"device={device!r} is not allowed; choose 'auto', 'cpu' or 'cuda'")
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise InvalidParameterError(f"device={device!r} was asked for but no CUDA device is available")
+    return torch.device(device)
+
+
+def seed_everything(seed: int) -> None:
+    """Seed Python, NumPy and torch (all devices) for a reproducible run."""
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+@dataclass
+class TrainConfig:
+    """How to train. Defaults follow the papers' recipe (Adam, cosine decay, batch 128)."""
+
+    epochs: int = 20
+    """Passes over the training set."""
+    lr: float = 1e-3
+    """Adam's learning rate at the start of the cosine decay."""
+    batch_size: int = 128
+    """Samples per optimizer step."""
+    weight_decay: float = 0.0
+    """Adam's L2 penalty (the papers use none)."""
+    sigma: float = 0.0
+    """Training noise level at the chosen sites; 0 trains without noise."""
+    sites: SiteSelector = None
+    """Sites that carry the training noise (None: all sites)."""
+    warmup_epochs: int = 0
+    """Epochs over which the training noise rises linearly from 0 to ``sigma``."""
+    clamp_weights: bool = False
+    """Clamp every weight to [-1, 1] after each optimizer step."""
+    augment: bool = True
+    """Use the dataset's usual augmentation (crop and flip for images)."""
+    last_epochs: int = 5
+    """The reported accuracy is the mean test accuracy over this many final epochs."""
+    seed: int = 0
+    """Seeds the batch order and the noise draws."""
+
+    def __post_init__(self) -> None:
+        check_positive_int("epochs", self.epochs)
+        check_positive_int("batch_size", self.batch_size)
+        check_positive_int("last_epochs", self.last_epochs)
+        check_range("lr", self.lr, low=0.0, low_open=True)
+        check_range("weight_decay", self.weight_decay, low=0.0)
+        self.sigma = check_sigma("sigma", self.sigma)
+        if isinstance(self.warmup_epochs, bool) or not isinstance(self.warmup_epochs, int) or self.warmup_epochs < 0:
+            raise InvalidParameterError(f"warmup_epochs must be an integer >= 0; got {self.warmup_epochs!r}")
+
+    def sigma_at(self, epoch: int) -> float:
+        """Training noise level in ``epoch`` (0-based), after the warm-up ramp."""
+        if self.warmup_epochs and epoch < self.warmup_epochs:
+            return self.sigma * (epoch + 1) / (self.warmup_epochs + 1)
+        return self.sigma
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class TrainResult:
+    history: list[dict[str, float]] = field(default_factory=list)
+    """One record per epoch: loss, train/test accuracy, noise level, skipped steps, seconds."""
+    accuracy: float = math.nan
+    """Mean test accuracy over the last ``last_epochs`` epochs, at the training noise."""
+    nonfinite_steps: int = 0
+    """Optimizer steps skipped because the loss was not finite (huge noise)."""
+    seconds: float = 0.0
+
+
+def _accuracy(model: nn.Module, loader: TensorLoader) -> float:
+    correct, total = 0, 0
+    with torch.no_grad():
+        for xb, yb in loader:
+            correct += int((model(xb).argmax(1) == yb).sum())
+            total += len(yb)
+    return correct / max(total, 1)
+
+
+def train(
+    model: nn.Module,
+    data: DataSplits,
+    config: TrainConfig | None = None,
+    *,
+    device: str | torch.device = "auto",
+    on_epoch: Callable[[dict[str, float]], None] | None = None,
+    class_weights: Tensor | None = None,
+) -> TrainResult:
+    """Train ``model`` in place on ``data`` and return its history.
+
+    With ``config.sigma > 0`` the model must be a :class:`NoisyModel`; its chosen sites
+    carry the training noise (others none) in training and in the per-epoch test.
+    """
+    config = config or TrainConfig()
+    dev = resolve_device(device)
+    noisy = isinstance(model, NoisyModel)
+    if config.sigma > 0 and not noisy:
+        raise InvalidParameterError("training noise sigma > 0 needs a model from noisewalk.inject(...)")
+    if noisy:
+        model.select(config.sites)  # validate before any work
+    model.to(dev)
+    gen = torch.Generator().manual_seed(config.seed)
+    torch.manual_seed(config.seed)
+    train_loader = TensorLoader(
+        data.train, config.batch_size, shuffle=True, augment=data.augment if config.augment else None,
+        device=dev, generator=gen,
+    )
+    test_loader = TensorLoader(data.test, max(config.batch_size, 512), device=dev)
+    opt = torch.optim.Adam(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=config.epochs * len(train_loader))
+    weights = class_weights.to(dev) if class_weights is not None else None
+    result = TrainResult()
+    start = time.perf_counter()
+    for epoch in range(config.epochs):
+        t0 = time.perf_counter()
+        sigma = config.sigma_at(epoch)
+        if noisy:
+            model.set_sigma(sigma, config.sites, others=0.0)
+        model.train()
+        loss_sum, loss_n, correct, seen, skipped = 0.0, 0, 0, 0, 0
+        for xb, yb in train_loader:
+            logits = model(xb)
+            loss = nn.functional.cross_entropy(logits, yb, weight=weights)
+            opt.zero_grad(set_to_none=True)
+            if torch.isfinite(loss):
+                loss.backward()
+                opt.step()
+                loss_sum += float(loss.detach()) * len(yb)
+                loss_n += len(yb)
+            else:
+                skipped += 1
+            sched.step()
+            if config.clamp_weights:
+                with torch.no_grad():
+                    for p in model.parameters():
+                        p.clamp_(-1.0, 1.0)
+            correct += int((logits.argmax(1) == yb).sum())
+            seen += len(yb)
+        model.eval()
+        record = {
+            "epoch": epoch + 1,
+            "sigma": sigma,
+            "loss": loss_sum / loss_n if loss_n else math.nan,
+            "train_acc": correct / max(seen, 1),
+            "test_acc": _accuracy(model, test_loader),
+            "nonfinite_steps": skipped,
+            "seconds": time.perf_counter() - t0,
+        }
+        result.history.append(record)
+        result.nonfinite_steps += skipped
+        if on_epoch is not None:
+            on_epoch(record)
+    last = result.history[-config.last_epochs :]
+    result.accuracy = float(np.mean([r["test_acc"] for r in last]))
+    result.seconds = time.perf_counter() - start
+    return result
+
+
+@dataclass
+class EvalCurve:
+    """Accuracy at each noise level: mean and std over repetitions, and every repetition."""
+
+    sigma: list[float]
+    mean: list[float]
+    std: list[float]
+    acc: list[list[float]]
+    n_test: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def evaluate(
+    model: nn.Module,
+    data: TensorData,
+    sigmas: Sequence[float],
+    *,
+    repeats: int = 1,
+    sites: SiteSelector = None,
+    device: str | torch.device = "auto",
+    batched: bool = True,
+    max_batch: int = 8192,
+    seed: int | None = None,
+) -> EvalCurve:
+    """Test accuracy of ``model`` at each noise level in ``sigmas`` at the chosen sites
+    (others noise-free), ``repeats`` times with fresh noise draws.
+
+    ``batched`` evaluates several (level, repetition) pairs in one forward pass, giving
+    each copy of a test batch its own per-sample noise level. The model's noise levels
+    are restored afterwards.
+    """
+    sigmas = [check_sigma("sigmas", s) for s in sigmas]
+    if not sigmas:
+        raise InvalidParameterError("sigmas must hold at least one noise level")
+    check_positive_int("repeats", repeats)
+    noisy = isinstance(model, NoisyModel)
+    if not noisy and any(s > 0 for s in sigmas):
+        raise InvalidParameterError("evaluating at sigma > 0 needs a model from noisewalk.inject(...)")
+    dev = resolve_device(device)
+    if seed is not None:
+        torch.manual_seed(seed)
+    model.to(dev).eval()
+    saved = [n.sigma for n in model.noises] if noisy else []
+    chosen = model.select(sites) if noisy else []
+    pairs = [(s, r) for s in sigmas for r in range(repeats)]
+    correct = torch.zeros(len(pairs), dtype=torch.long)
+    n = len(data)
+    try:
+        with torch.no_grad():
+            if batched and noisy:
+                chunk = max(1, min(len(pairs), max_batch // max(1, min(n, 512))))
+                loader = TensorLoader(data, max(1, min(n, 512)), device=dev)
+                for xb, yb in loader:
+                    b = len(yb)
+                    for p0 in range(0, len(pairs), chunk):
+                        group = pairs[p0 : p0 + chunk]
+                        level = torch.tensor([s for s, _ in group], dtype=torch.float32, device=dev)
+                        model.set_sigma(level.repeat_interleave(b), chosen, others=0.0)
+                        pred = model(xb.repeat(len(group), *([1] * (xb.dim() - 1)))).argmax(1)
+                        hits = (pred == yb.repeat(len(group))).view(len(group), b).sum(1)
+                        correct[p0 : p0 + len(group)] += hits.cpu()
+            else:
+                loader = TensorLoader(data, 1024, device=dev)
+                for k, (s, _r) in enumerate(pairs):
+                    if noisy:
+                        model.set_sigma(s, chosen, others=0.0)
+                    correct[k] = sum(int((model(xb).argmax(1) == yb).sum()) for xb, yb in loader)
+    finally:
+        for noise, s in zip(model.noises if noisy else [], saved, strict=True):
+            noise.sigma = s
+    acc = (correct.double() / n).view(len(sigmas), repeats)
+    return EvalCurve(
+        sigma=[float(s) for s in sigmas],
+        mean=acc.mean(1).tolist(),
+        std=(acc.std(1, unbiased=False) if repeats > 1 else torch.zeros(len(sigmas))).tolist(),
+        acc=acc.tolist(),
+        n_test=n,
+    )
