@@ -143,7 +143,8 @@ def run_curve(
     mean, std = acc.mean(1), acc.std(1)
     n_test = len(data.test)
     if len(grid) >= MIN_FIT_LEVELS:
-        fit = fit_midpoint(grid, mean, std, n_test=n_test, chance=1.0 / data.num_classes)
+        clean_acc = float(np.mean(clean)) if spec.train_noise == "none" else None
+        fit = fit_midpoint(grid, mean, std, n_test=n_test, chance=1.0 / data.num_classes, clean_acc=clean_acc)
     else:
         fit = MidpointFit(math.nan, math.nan, False, f"a fit needs at least {MIN_FIT_LEVELS} noise levels")
     return CurveResult(

@@ -163,9 +163,9 @@ def _prepare(sigma, acc_mean, acc_std, n_test, min_std, log) -> _Curve:
     return _Curve(sigma, x, acc, np.maximum(std, floor))
 
 
-def _fall_check(c: _Curve, chance: float | None) -> tuple[str | None, float, float]:
+def _fall_check(c: _Curve, chance: float | None, clean_acc: float | None = None) -> tuple[str | None, float, float]:
     """Returns (reason there is no midpoint in range or None, top level, bottom level)."""
-    top = float(np.max(c.acc[: max(2, len(c.acc) // 8)]))
+    top = float(clean_acc) if clean_acc is not None else float(np.max(c.acc[: max(2, len(c.acc) // 8)]))
     bottom = float(chance) if chance is not None else float(np.min(c.acc))
     noise = float(np.median(c.std))
     threshold = max(3 * noise, 0.02)
@@ -218,6 +218,7 @@ def fit_midpoint(
     n_test: int | None = None,
     min_std: float | None = None,
     chance: float | None = None,
+    clean_acc: float | None = None,
     log: bool = False,
 ) -> MidpointFit:
     """Fit the logistic step to an accuracy-vs-noise curve and return its midpoint mu.
@@ -230,11 +231,13 @@ def fit_midpoint(
         min_std: a floor of its own on the spread (default 0.005 when ``n_test`` is None).
         chance: accuracy of guessing (1 / classes); used to tell a curve that starts
             fallen from one that never falls. Without it the lowest accuracy is the floor.
+        clean_acc: accuracy without noise; tells a curve that has already fallen below
+            half-way at the first level. Without it the first levels' accuracy is the top.
         log: fit in log10(sigma) instead of sigma.
     """
     c = _prepare(sigma, acc_mean, acc_std, n_test, min_std, log)
     srange = (float(c.sigma[0]), float(c.sigma[-1]))
-    reason, top, bottom = _fall_check(c, chance)
+    reason, top, bottom = _fall_check(c, chance, clean_acc)
     if reason is not None:
         return MidpointFit(math.nan, math.nan, False, reason, log=log, sigma_range=srange)
 

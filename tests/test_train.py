@@ -1,0 +1,106 @@
+import math
+
+import pytest
+import torch
+
+import noisewalk as nw
+from noisewalk.errors import InvalidParameterError
+from noisewalk.train import TrainConfig, evaluate, seed_everything, train
+
+
+def _noisy_mlp(data, seed=0, noise="additive", **kw):
+    seed_everything(seed)
+    return nw.inject(nw.create_model("mlp", num_classes=10, input_shape=data.input_shape, **kw), noise)
+
+
+def test_training_learns_and_is_reproducible(digits):
+    cfg = TrainConfig(epochs=6, lr=3e-3, seed=3)
+    a, b = _noisy_mlp(digits), _noisy_mlp(digits)
+    ra, rb = train(a, digits, cfg, device="cpu"), train(b, digits, cfg, device="cpu")
+    assert ra.accuracy > 0.85
+    assert [r["test_acc"] for r in ra.history] == [r["test_acc"] for r in rb.history]
+    assert all(torch.equal(p, q) for p, q in zip(a.parameters(), b.parameters(), strict=True))
+
+
+def test_noisy_training_sets_sigma_with_warmup(digits):
+    model = _noisy_mlp(digits)
+    cfg = TrainConfig(epochs=4, sigma=0.4, warmup_epochs=3, sites="act", seed=0)
+    result = train(model, digits, cfg, device="cpu")
+    assert [round(r["sigma"], 6) for r in result.history] == [0.1, 0.2, 0.3, 0.4]
+    levels = model.sigmas
+    acts = {model.sites[i].name for i in model.select("act")}
+    assert all((v == 0.4) == (name in acts) for name, v in levels.items())
+
+
+def _scaled(model, factor):
+    with torch.no_grad():
+        for p in model.parameters():
+            p.mul_(factor)
+    return model
+
+
+def test_clamping_keeps_weights_in_unit_range(digits):
+    model = _scaled(_noisy_mlp(digits), 8.0)
+    train(model, digits, TrainConfig(epochs=2, clamp_weights=True), device="cpu")
+    assert all(float(p.detach().abs().max()) <= 1.0 for p in model.parameters())
+    free = _scaled(_noisy_mlp(digits), 8.0)
+    train(free, digits, TrainConfig(epochs=2), device="cpu")
+    assert max(float(p.detach().abs().max()) for p in free.parameters()) > 1.0  # the clamp did something
+
+
+def test_huge_noise_does_not_crash(digits):
+    model = _noisy_mlp(digits, noise="multiplicative")
+    result = train(model, digits, TrainConfig(epochs=2, sigma=1e30), device="cpu")
+    assert result.nonfinite_steps > 0
+    assert 0.0 <= result.accuracy <= 1.0
+    assert all("loss" in r for r in result.history)
+
+
+def test_noise_needs_an_injected_model(digits):
+    plain = nw.create_model("mlp", num_classes=10, input_shape=digits.input_shape)
+    with pytest.raises(InvalidParameterError, match="inject"):
+        train(plain, digits, TrainConfig(epochs=1, sigma=0.1))
+    with pytest.raises(InvalidParameterError, match="inject"):
+        evaluate(plain, digits.test, [0.0, 0.1])
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [({"epochs": 0}, "epochs"), ({"lr": -1.0}, "lr"), ({"sigma": -0.5}, "sigma"),
+     ({"sigma": float("nan")}, "sigma"), ({"warmup_epochs": -1}, "warmup_epochs")],
+)
+def test_bad_train_config(kwargs, match):
+    with pytest.raises(InvalidParameterError, match=match):
+        TrainConfig(**kwargs)
+
+
+def test_unknown_training_site_fails_before_training(digits):
+    with pytest.raises(nw.UnknownNameError):
+        train(_noisy_mlp(digits), digits, TrainConfig(epochs=1, sigma=0.1, sites="conv7"))
+
+
+@pytest.fixture(scope="module")
+def trained(digits):
+    model = _noisy_mlp(digits)
+    train(model, digits, TrainConfig(epochs=8, lr=3e-3), device="cpu")
+    return model
+
+
+def test_evaluate_batched_matches_unbatched(trained, digits):
+    sigmas = [0.0, 0.3, 1.0, 3.0]
+    batched = evaluate(trained, digits.test, sigmas, repeats=8, seed=0)
+    single = evaluate(trained, digits.test, sigmas, repeats=8, seed=0, batched=False)
+    assert batched.mean[0] == single.mean[0]  # no noise: identical
+    for m1, m2, s1, s2 in zip(batched.mean, single.mean, batched.std, single.std, strict=True):
+        assert abs(m1 - m2) <= 4 * math.sqrt((s1**2 + s2**2) / 8) + 0.01
+    assert batched.mean[0] > batched.mean[2] > batched.mean[3]  # accuracy falls with noise
+    assert len(batched.acc) == 4 and len(batched.acc[0]) == 8 and batched.n_test == 360
+
+
+def test_evaluate_at_chosen_sites_and_restores_levels(trained, digits):
+    trained.set_sigma(0.7, "input", others=0.0)
+    before = dict(trained.sigmas)
+    only_last = evaluate(trained, digits.test, [5.0], repeats=4, sites=-1, seed=0)
+    everywhere = evaluate(trained, digits.test, [5.0], repeats=4, seed=0)
+    assert trained.sigmas == before
+    assert everywhere.mean[0] < only_last.mean[0]
