@@ -6,7 +6,6 @@ import json
 import sys
 
 import pytest
-import torch
 from typer.testing import CliRunner
 
 from noisewalk.cli import app
@@ -15,12 +14,7 @@ runner = CliRunner()
 QUICK = ["--epochs", "1", "--repeats", "1", "--eval-repeats", "1", "--device", "cpu"]
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _run(args: list[str]):

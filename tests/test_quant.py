@@ -10,7 +10,6 @@ import torch
 from torch import nn
 
 from noisewalk import MissingDependencyError, create_model, fit_midpoint, inject
-from noisewalk.data import create_dataset
 from noisewalk.errors import InvalidParameterError
 from noisewalk.quant import act_steps, quantize
 
@@ -19,18 +18,8 @@ qnn = pytest.importorskip("brevitas.nn")
 DIGITS = (1, 8, 8)
 
 
-@pytest.fixture(scope="module")
-def digits():
-    return create_dataset("digits")
 
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Small CPU models train several times faster on one thread, above all on a busy machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _relu_outputs(model: nn.Module) -> tuple[dict[str, list[torch.Tensor]], list]:
@@ -46,7 +35,7 @@ def _relu_outputs(model: nn.Module) -> tuple[dict[str, list[torch.Tensor]], list
 
 
 def _assert_on_grid(y: torch.Tensor, step: float, bits: int) -> None:
-    k = y / step
+    k = y.detach() / step
     assert torch.allclose(k, k.round(), atol=1e-3), "activations are not integer multiples of the step"
     assert float(k.min()) >= -1e-6
     assert float(k.max()) <= 2**bits - 1 + 1e-3

@@ -9,7 +9,6 @@ import torch
 
 from noisewalk import create_model, inject
 from noisewalk.curve import CurveSpec
-from noisewalk.data import create_dataset
 from noisewalk.errors import InvalidParameterError
 from noisewalk.robustness import measure_robustness, robustness_score, run_mismatch
 from noisewalk.train import evaluate, train
@@ -18,17 +17,8 @@ from noisewalk.vant import fluctuating_sigma
 DIGITS = (1, 8, 8)
 
 
-@pytest.fixture(scope="module")
-def digits():
-    return create_dataset("digits")
 
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def test_fluctuating_levels_are_mean_times_folded_normal():

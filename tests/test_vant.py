@@ -8,7 +8,6 @@ import pytest
 import torch
 
 from noisewalk import create_model, inject
-from noisewalk.data import create_dataset
 from noisewalk.errors import InvalidParameterError
 from noisewalk.train import TrainConfig, train
 from noisewalk.vant import VANT_THETA_TABLE, training_sigma, vant_sigma, vant_theta
@@ -16,17 +15,8 @@ from noisewalk.vant import VANT_THETA_TABLE, training_sigma, vant_sigma, vant_th
 DIGITS = (1, 8, 8)
 
 
-@pytest.fixture(scope="module")
-def digits():
-    return create_dataset("digits")
 
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def test_theta_defaults_follow_the_authors_table():

@@ -158,6 +158,19 @@ def models_cmd(
     out_console.print("\n".join(list_models(own=own)))
 
 
+ModelName = Annotated[str, typer.Option(help="Model name (see `noisewalk models`).")]
+DataName = Annotated[str, typer.Option(help="Dataset name.")]
+DataRoot = Annotated[str | None, typer.Option(help="Folder holding the dataset files.")]
+NoiseName = Annotated[str, typer.Option(help="Noise type: additive, multiplicative, combined.")]
+Sites = Annotated[str | None, typer.Option(help="Noisy sites: 'all', or names/indices/op types, comma-separated.")]
+BatchNorm = Annotated[bool, typer.Option(help="Use batch-norm in the model.")]
+Epochs = Annotated[int, typer.Option(help="Training epochs.")]
+LearningRate = Annotated[float, typer.Option(help="Adam learning rate.")]
+Warmup = Annotated[int, typer.Option(help="Epochs of linear noise warm-up.")]
+EvalRepeats = Annotated[int, typer.Option(help="Noise draws per evaluation.")]
+Seed = Annotated[int, typer.Option(help="Seed of the first repetition.")]
+Device = Annotated[str, typer.Option(help="auto, cpu or cuda.")]
+AsJson = Annotated[bool, typer.Option("--json", help="Print the results as JSON on stdout.")]
 VantAlpha = Annotated[float, typer.Option(help="VANT: share alpha of the training level every image gets.")]
 VantTheta = Annotated[
     float | None, typer.Option(help="VANT: scale theta of the random part (default: the authors' value per level).")
@@ -197,9 +210,7 @@ def train_cmd(
     train_noise: Annotated[
         str, typer.Option(help="none: train clean; matched: train at each evaluated level; vant, vant-epoch: VANT.")
     ] = "none",
-    sites: Annotated[
-        str | None, typer.Option(help="Noisy sites: 'all', or names/indices/op types, comma-separated.")
-    ] = None,
+    sites: Sites = None,
     batchnorm: Annotated[bool, typer.Option(help="Use batch-norm in the model.")] = False,
     epochs: Annotated[int, typer.Option(help="Training epochs.")] = 20,
     lr: Annotated[float, typer.Option(help="Adam learning rate.")] = 1e-3,
@@ -261,29 +272,27 @@ def train_cmd(
 
 @app.command()
 def robustness(
-    model: Annotated[str, typer.Option(help="Model name (see `noisewalk models`).")] = "mlp",
-    data: Annotated[str, typer.Option(help="Dataset name.")] = "digits",
-    data_root: Annotated[str | None, typer.Option(help="Folder holding the dataset files.")] = None,
-    noise: Annotated[str, typer.Option(help="Noise type: additive, multiplicative, combined.")] = "additive",
+    model: ModelName = "mlp",
+    data: DataName = "digits",
+    data_root: DataRoot = None,
+    noise: NoiseName = "additive",
     sigma_train: Annotated[str, typer.Option(help="Training levels: '0.5,1' or 'LOW:HIGH:COUNT'.")] = "0.5,1",
     sigma_inf: Annotated[str | None, typer.Option(help="Inference levels (default: the training levels).")] = None,
     spread: Annotated[float, typer.Option(help="Relative spread of the fluctuating inference level.")] = 0.5,
     train_noise: Annotated[
         str, typer.Option(help="Training modes to compare, comma-separated: none, matched, vant, vant-epoch.")
     ] = "matched,vant",
-    sites: Annotated[
-        str | None, typer.Option(help="Noisy sites: 'all', or names/indices/op types, comma-separated.")
-    ] = None,
-    batchnorm: Annotated[bool, typer.Option(help="Use batch-norm in the model.")] = False,
-    epochs: Annotated[int, typer.Option(help="Training epochs.")] = 20,
-    lr: Annotated[float, typer.Option(help="Adam learning rate.")] = 1e-3,
-    warmup: Annotated[int, typer.Option(help="Epochs of linear noise warm-up.")] = 0,
+    sites: Sites = None,
+    batchnorm: BatchNorm = False,
+    epochs: Epochs = 20,
+    lr: LearningRate = 1e-3,
+    warmup: Warmup = 0,
     repeats: Annotated[int, typer.Option(help="Independently trained networks per training level.")] = 2,
-    eval_repeats: Annotated[int, typer.Option(help="Noise draws per evaluation.")] = 2,
-    seed: Annotated[int, typer.Option(help="Seed of the first repetition.")] = 0,
-    device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
+    eval_repeats: EvalRepeats = 2,
+    seed: Seed = 0,
+    device: Device = "auto",
     out: Annotated[Path, typer.Option(help="Output directory.")] = Path("runs/robustness"),
-    as_json: Annotated[bool, typer.Option("--json", help="Print the results as JSON on stdout.")] = False,
+    as_json: AsJson = False,
     vant_alpha: VantAlpha = 0.45,
     vant_theta: VantTheta = None,
     quant_bits: QuantBits = None,
