@@ -96,12 +96,16 @@ def test_dynamic_scaling_steps_come_from_statistics_and_are_learned():
     assert float(relu.act_quant.scale().detach()) != before
 
 
-def test_constant_step_does_not_move_in_training(digits):
+def test_qat_combines_with_noisy_training_and_keeps_the_constant_step(digits):
     from noisewalk.train import TrainConfig, train
 
     q = quantize(create_model("mlp", num_classes=10, input_shape=DIGITS), bits=4, act_scaling="constant", scale=0.5)
-    noisy = inject(q, "additive", 0.1)
-    train(noisy, digits, TrainConfig(epochs=1, lr=1e-2), device="cpu")
+    noisy = inject(q, "additive")
+    seen = []
+    noisy.noise_at("relu2").register_forward_hook(lambda m, inp, out: seen.append(float((out - inp[0]).detach().std())))
+    result = train(noisy, digits, TrainConfig(epochs=2, lr=1e-2, sigma=0.3), device="cpu")
+    assert result.nonfinite_steps == 0 and result.history[-1]["train_acc"] > 0.3
+    assert seen and min(seen) == pytest.approx(0.3, rel=0.2), "training noise sits after the quantized activation"
     assert set(act_steps(noisy).values()) == {0.5}
 
 
