@@ -176,7 +176,7 @@ VantTheta = Annotated[
     float | None, typer.Option(help="VANT: scale theta of the random part (default: the authors' value per level).")
 ]
 QuantBits = Annotated[
-    int | None, typer.Option(help="Quantization-aware training with this bit width (4, 8, 16); needs noisewalk[quant].")
+    int | None, typer.Option(help="QAT with this bit width (4, 8, 16); needs noisewalk\\[quant].")
 ]
 ActScaling = Annotated[str, typer.Option(help="Activation scaling of the quantized model: dynamic or constant.")]
 Scale = Annotated[float | None, typer.Option(help="Constant scaling: the fixed activation step s.")]
