@@ -15,6 +15,7 @@ from .inject import OP_TYPES, NoisyModel, Site, inject, register_site_module
 from .metrics import MidpointFit, StackedFit, fit_midpoint, fit_stacked, preserved_relative_accuracy
 from .models import create_model, list_models, register_model
 from .noise import AdditiveNoise, CombinedNoise, MultiplicativeNoise, Noise, create_noise, list_noises
+from .quant import quantize
 
 try:
     __version__ = version("noisewalk")
@@ -45,6 +46,7 @@ __all__ = [
     "list_models",
     "list_noises",
     "preserved_relative_accuracy",
+    "quantize",
     "register_model",
     "register_site_module",
 ]

@@ -13,6 +13,7 @@ from typing import Annotated
 import numpy as np
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
@@ -34,7 +35,7 @@ def _errors() -> Iterator[None]:
     try:
         yield
     except NoisewalkError as exc:
-        console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+        console.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
         raise typer.Exit(2) from None
 
 
@@ -157,6 +158,45 @@ def models_cmd(
     out_console.print("\n".join(list_models(own=own)))
 
 
+ModelName = Annotated[str, typer.Option(help="Model name (see `noisewalk models`).")]
+DataName = Annotated[str, typer.Option(help="Dataset name.")]
+DataRoot = Annotated[str | None, typer.Option(help="Folder holding the dataset files.")]
+NoiseName = Annotated[str, typer.Option(help="Noise type: additive, multiplicative, combined.")]
+Sites = Annotated[str | None, typer.Option(help="Noisy sites: 'all', or names/indices/op types, comma-separated.")]
+BatchNorm = Annotated[bool, typer.Option(help="Use batch-norm in the model.")]
+Epochs = Annotated[int, typer.Option(help="Training epochs.")]
+LearningRate = Annotated[float, typer.Option(help="Adam learning rate.")]
+Warmup = Annotated[int, typer.Option(help="Epochs of linear noise warm-up.")]
+EvalRepeats = Annotated[int, typer.Option(help="Noise draws per evaluation.")]
+Seed = Annotated[int, typer.Option(help="Seed of the first repetition.")]
+Device = Annotated[str, typer.Option(help="auto, cpu or cuda.")]
+AsJson = Annotated[bool, typer.Option("--json", help="Print the results as JSON on stdout.")]
+VantAlpha = Annotated[float, typer.Option(help="VANT: share alpha of the training level every image gets.")]
+VantTheta = Annotated[
+    float | None, typer.Option(help="VANT: scale theta of the random part (default: the authors' value per level).")
+]
+QuantBits = Annotated[
+    int | None, typer.Option(help="QAT with this bit width (4, 8, 16); needs noisewalk\\[quant].")
+]
+ActScaling = Annotated[str, typer.Option(help="Activation scaling of the quantized model: dynamic or constant.")]
+Scale = Annotated[float | None, typer.Option(help="Constant scaling: the fixed activation step s.")]
+
+
+def _check_quant(quant_bits: int | None) -> None:
+    """Fail before any training when quantization is asked for but Brevitas is missing."""
+    if quant_bits is not None:
+        from .quant import brevitas
+
+        brevitas()
+
+
+def _quant_label(spec) -> str:
+    if spec.quant_bits is None:
+        return ""
+    scaling = f"constant s={spec.scale:g}" if spec.act_scaling == "constant" else "dynamic"
+    return f", {spec.quant_bits}-bit {scaling}"
+
+
 @app.command("train")
 def train_cmd(
     model: Annotated[str, typer.Option(help="Model name (see `noisewalk models`).")] = "mlp",
@@ -167,8 +207,10 @@ def train_cmd(
     sigmas: Annotated[
         str | None, typer.Option(help="Noise grid: '0.1,1,10' or log range 'LOW:HIGH:COUNT'. Default 1e-2:1e2:13.")
     ] = None,
-    train_noise: Annotated[str, typer.Option(help="none: train clean; matched: train at each evaluated level.")] = "none",
-    sites: Annotated[str | None, typer.Option(help="Noisy sites: 'all', or names/indices/op types, comma-separated.")] = None,
+    train_noise: Annotated[
+        str, typer.Option(help="none: train clean; matched: train at each evaluated level; vant, vant-epoch: VANT.")
+    ] = "none",
+    sites: Sites = None,
     batchnorm: Annotated[bool, typer.Option(help="Use batch-norm in the model.")] = False,
     epochs: Annotated[int, typer.Option(help="Training epochs.")] = 20,
     lr: Annotated[float, typer.Option(help="Adam learning rate.")] = 1e-3,
@@ -181,8 +223,13 @@ def train_cmd(
     device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
     out: Annotated[Path, typer.Option(help="Output directory.")] = Path("runs/train"),
     as_json: Annotated[bool, typer.Option("--json", help="Print the results as JSON on stdout.")] = False,
+    vant_alpha: VantAlpha = 0.45,
+    vant_theta: VantTheta = None,
+    quant_bits: QuantBits = None,
+    act_scaling: ActScaling = "dynamic",
+    scale: Scale = None,
 ) -> None:
-    """Train (clean or with matched noise), measure accuracy over noise levels, fit mu."""
+    """Train (clean, with matched noise or VANT; float or quantized), measure accuracy over noise levels, fit mu."""
     from .curve import CurveSpec, run_curve
     from .data import create_dataset
     from .report import midpoint_table, plot_accuracy_curves
@@ -197,7 +244,9 @@ def train_cmd(
             model=model, dataset=data, noise=noise, sigmas=grid, train_noise=train_noise, repeats=repeats,
             eval_repeats=eval_repeats, sites=_parse_sites(sites), batchnorm=batchnorm, epochs=epochs, lr=lr,
             batch_size=batch_size, warmup_epochs=warmup, clamp_weights=clamp, seed=seed, data_root=data_root,
+            vant_alpha=vant_alpha, vant_theta=vant_theta, quant_bits=quant_bits, act_scaling=act_scaling, scale=scale,
         )
+        _check_quant(quant_bits)
         dev = resolve_device(device)
         splits = create_dataset(data, root=data_root)
         total = repeats * (1 if train_noise == "none" else len(spec.sigmas))
@@ -213,10 +262,103 @@ def train_cmd(
         sys.stdout.write(record.read_text())
         return
     if len(spec.sigmas) >= 5:
-        _print_mu_table(midpoint_table({f"{model} ({train_noise})": (result.fit, max(result.mean))}), "midpoint")
+        label = f"{model} ({train_noise}{_quant_label(spec)})"
+        _print_mu_table(midpoint_table({label: (result.fit, max(result.mean))}), "midpoint")
     else:
         for s, m, sd in zip(result.sigma, result.mean, result.std, strict=True):
             out_console.print(f"sigma {s:.4g}: accuracy {100 * m:.2f}% ± {100 * sd:.2f}%")
+    out_console.print(f"results: {record}")
+
+
+@app.command()
+def robustness(
+    model: ModelName = "mlp",
+    data: DataName = "digits",
+    data_root: DataRoot = None,
+    noise: NoiseName = "additive",
+    sigma_train: Annotated[str, typer.Option(help="Training levels: '0.5,1' or 'LOW:HIGH:COUNT'.")] = "0.5,1",
+    sigma_inf: Annotated[str | None, typer.Option(help="Inference levels (default: the training levels).")] = None,
+    spread: Annotated[float, typer.Option(help="Relative spread of the fluctuating inference level.")] = 0.5,
+    train_noise: Annotated[
+        str, typer.Option(help="Training modes to compare, comma-separated: none, matched, vant, vant-epoch.")
+    ] = "matched,vant",
+    sites: Sites = None,
+    batchnorm: BatchNorm = False,
+    epochs: Epochs = 20,
+    lr: LearningRate = 1e-3,
+    warmup: Warmup = 0,
+    repeats: Annotated[int, typer.Option(help="Independently trained networks per training level.")] = 2,
+    eval_repeats: EvalRepeats = 2,
+    seed: Seed = 0,
+    device: Device = "auto",
+    out: Annotated[Path, typer.Option(help="Output directory.")] = Path("runs/robustness"),
+    as_json: AsJson = False,
+    vant_alpha: VantAlpha = 0.45,
+    vant_theta: VantTheta = None,
+    quant_bits: QuantBits = None,
+    act_scaling: ActScaling = "dynamic",
+    scale: Scale = None,
+) -> None:
+    """Accuracy under mismatched and fluctuating inference noise, for noisy training vs VANT.
+
+    For each training mode, trains networks at every training level and tests them at every
+    inference level, each sample at that level (fixed) and with levels fluctuating around
+    it (sigma_i = sigma_inf * |1 + spread * z_i|). The robustness score R is the accuracy
+    under fluctuating noise relative to the same network's noise-free accuracy.
+    """
+    from .curve import CurveSpec
+    from .data import create_dataset
+    from .robustness import run_mismatch
+    from .runs import save_run
+    from .train import resolve_device
+
+    with _errors():
+        modes = [m.strip() for m in train_noise.split(",") if m.strip()]
+        if not modes:
+            raise InvalidParameterError("--train-noise names no training mode")
+        levels = parse_sigmas(sigma_train)
+        inf_levels = parse_sigmas(sigma_inf) if sigma_inf is not None else levels
+        specs = {
+            mode: CurveSpec(
+                model=model, dataset=data, noise=noise, sigmas=levels, train_noise=mode, repeats=repeats,
+                eval_repeats=eval_repeats, sites=_parse_sites(sites), batchnorm=batchnorm, epochs=epochs, lr=lr,
+                warmup_epochs=warmup, seed=seed, data_root=data_root, vant_alpha=vant_alpha, vant_theta=vant_theta,
+                quant_bits=quant_bits, act_scaling=act_scaling, scale=scale,
+            )
+            for mode in modes
+        }
+        _check_quant(quant_bits)
+        dev = resolve_device(device)
+        splits = create_dataset(data, root=data_root)
+        results = {}
+        networks = {m: repeats * (1 if m == "none" else len(levels)) for m in modes}
+        total, offset = sum(networks.values()), 0
+        with _progress(not as_json, f"{model} on {data}", total) as update:
+            for mode, spec in specs.items():
+                results[mode] = run_mismatch(
+                    spec, inf_levels, spread=spread, data=splits, device=str(dev),
+                    progress=lambda d, t, what, base=offset, mode=mode: update(base + d, total, f"{mode}: {what}"),
+                )
+                offset += networks[mode]
+    config = {"spread": spread, "sigma_inf": inf_levels, "specs": {m: s.to_dict() for m, s in specs.items()}}
+    record = save_run(out, kind="robustness", config=config, results=results, device=dev)
+    if as_json:
+        sys.stdout.write(record.read_text())
+        return
+    for mode, res in results.items():
+        title = f"{mode}: accuracy (%) at fixed / fluctuating σ_inf (spread {spread:g}), robustness R (%)"
+        table = Table(title=title, title_justify="left")
+        table.add_column("σ_train", justify="right")
+        table.add_column("clean", justify="right")
+        for s in res.sigma_inf:
+            table.add_column(f"σ_inf {s:.3g}", justify="right")
+        for i, s_train in enumerate(res.sigma_train):
+            cells = [
+                f"{100 * a:.1f} / {100 * f:.1f}  R {100 * r:.1f}"
+                for a, f, r in zip(res.acc[i], res.fluctuating_acc[i], res.robustness[i], strict=True)
+            ]
+            table.add_row(f"{s_train:.3g}", f"{100 * res.clean_acc[i]:.1f}", *cells)
+        out_console.print(table)
     out_console.print(f"results: {record}")
 
 

@@ -6,7 +6,12 @@
 * ``train_noise="none"``: each network is trained without noise once and evaluated at
   every level;
 * ``train_noise="matched"``: for every level, networks are trained at that level and
-  evaluated at it (sigma_train = sigma_inf).
+  evaluated at it (sigma_train = sigma_inf);
+* ``train_noise="vant"`` / ``"vant-epoch"``: as matched, but trained with variance-aware
+  noisy training around that level (per image / per epoch; ``noisewalk.vant``).
+
+``quant_bits`` makes every network a Brevitas fake-quantized one (``noisewalk.quant``),
+trained with quantization (QAT) and, where asked, with noise.
 
 Mean and spread over the repetitions give the curve; ``fit_midpoint`` gives mu.
 """
@@ -22,11 +27,16 @@ import numpy as np
 
 from .data import DataSplits, create_dataset
 from .errors import InvalidParameterError
-from .inject import inject
+from .inject import NoisyModel, inject
 from .metrics import MIN_FIT_LEVELS, MidpointFit, fit_midpoint
 from .models import create_model
+from .quant import check_quant_args, quantize
 from .train import TrainConfig, evaluate, resolve_device, seed_everything, train
 from .validate import check_choice, check_positive_int, check_sigma
+from .vant import VANT_ALPHA
+
+TRAIN_NOISES = ("none", "matched", "vant", "vant-epoch")
+"""How the networks of a curve are trained: clean, at the evaluated level, or with VANT around it."""
 
 Progress = Callable[[int, int, str], None]
 """Called as ``progress(done, total, what)`` after each trained network."""
@@ -41,7 +51,7 @@ class CurveSpec:
     noise: str = "additive"
     sigmas: list[float] = field(default_factory=lambda: list(np.logspace(-2, 2, 13)))
     """Inference noise levels (the grid)."""
-    train_noise: Literal["none", "matched"] = "none"
+    train_noise: Literal["none", "matched", "vant", "vant-epoch"] = "none"
     repeats: int = 3
     """Independently trained networks per point."""
     eval_repeats: int = 2
@@ -56,9 +66,23 @@ class CurveSpec:
     clamp_weights: bool = False
     seed: int = 0
     data_root: str | None = None
+    vant_alpha: float = VANT_ALPHA
+    """VANT: the share of the training level every image gets."""
+    vant_theta: float | None = None
+    """VANT: the scale of the random part (None: the authors' value for each level)."""
+    quant_bits: int | None = None
+    """Bit width of weights and activations for quantization-aware training (None: float)."""
+    act_scaling: Literal["dynamic", "constant"] = "dynamic"
+    """Activation scaling of the quantized model."""
+    scale: float | None = None
+    """The fixed activation step s of constant scaling."""
 
     def __post_init__(self) -> None:
-        check_choice("train_noise", self.train_noise, ("none", "matched"))
+        check_choice("train_noise", self.train_noise, TRAIN_NOISES)
+        if self.quant_bits is not None:
+            check_quant_args(self.quant_bits, self.act_scaling, self.scale)
+        elif self.scale is not None or self.act_scaling != "dynamic":
+            raise InvalidParameterError("act_scaling and scale apply to quantized models; set quant_bits too")
         check_positive_int("repeats", self.repeats)
         check_positive_int("eval_repeats", self.eval_repeats)
         self.sigmas = sorted(float(check_sigma("sigmas", s)) for s in self.sigmas)
@@ -69,7 +93,19 @@ class CurveSpec:
         return TrainConfig(
             epochs=self.epochs, lr=self.lr, batch_size=self.batch_size, sigma=sigma, sites=self.sites,
             warmup_epochs=self.warmup_epochs, clamp_weights=self.clamp_weights, seed=seed,
+            noise_mode=self.train_noise if self.train_noise.startswith("vant") else "fixed",
+            vant_alpha=self.vant_alpha, vant_theta=self.vant_theta,
         )
+
+    def make_model(self, data: DataSplits, seed: int) -> NoisyModel:
+        """A freshly initialized network (seeded), quantized if asked, with noise sites."""
+        seed_everything(seed)
+        base = create_model(
+            self.model, num_classes=data.num_classes, input_shape=data.input_shape, batchnorm=self.batchnorm
+        )
+        if self.quant_bits is not None:
+            base = quantize(base, self.quant_bits, self.act_scaling, self.scale, inplace=True)
+        return inject(base, self.noise)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -111,18 +147,11 @@ def run_curve(
     total = spec.repeats * (1 if spec.train_noise == "none" else len(grid))
     done = 0
 
-    def fresh_model(seed: int):
-        seed_everything(seed)
-        base = create_model(
-            spec.model, num_classes=data.num_classes, input_shape=data.input_shape, batchnorm=spec.batchnorm
-        )
-        return inject(base, spec.noise)
-
     for r in range(spec.repeats):
         seed = spec.seed + r
         train_levels = [0.0] if spec.train_noise == "none" else grid
         for level in train_levels:
-            model = fresh_model(seed)
+            model = spec.make_model(data, seed)
             result = train(model, data, spec.train_config(level, seed), device=dev)
             eval_levels = grid if spec.train_noise == "none" else [level]
             curve = evaluate(

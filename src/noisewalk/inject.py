@@ -32,7 +32,7 @@ from torch.nn.modules import pooling as _pooling
 
 from .errors import InvalidParameterError, TraceError
 from .noise import Noise, create_noise
-from .validate import check_choice, check_sigma, unknown_name
+from .validate import check_choice, check_positive_int, check_sigma, unknown_name
 
 OP_TYPES = ("input", "conv", "linear", "act", "pool", "norm", "add", "mul", "matmul", "output")
 """Operation types a site can have; any of them selects all sites of that type."""
@@ -103,16 +103,21 @@ _BINARY_OPS = {"add", "mul", "matmul"}
 # producers of shapes and other non-tensor values: nothing computed from them is a site
 _NON_TENSOR_METHODS = {"size", "dim", "numel", "ndimension", "type", "get_device", "tolist", "item"}
 _NON_TENSOR_FUNCTIONS = {getattr, len, torch.numel}
+# registered layer types are traced as a whole: their output is the site, their inside is not
+_REGISTERED_LEAVES: list[type[nn.Module]] = []
 
 
 def register_site_module(cls: type[nn.Module], op: str) -> None:
     """Declare that the outputs of modules of ``cls`` are sites of type ``op``.
 
     Later registrations win, so a subclass can be given another type than its base.
-    Used for layer types from other libraries (e.g. quantized activations).
+    Used for layer types from other libraries (e.g. quantized activations); ``torch.fx``
+    keeps such modules whole (as leaf modules) instead of tracing into their ``forward``.
     """
     check_choice("op", op, OP_TYPES)
     _MODULE_OPS.insert(0, (cls, op))
+    if cls not in _REGISTERED_LEAVES:
+        _REGISTERED_LEAVES.append(cls)
 
 
 def module_op(module: nn.Module) -> str | None:
@@ -239,6 +244,14 @@ class NoisyModel(nn.Module):
         finally:
             self.set_sigma(0.0)
 
+    def set_executions(self, executions: int, sites: SiteSelector = None) -> NoisyModel:
+        """Repeated execution at the chosen sites (all by default): each noisy operation runs
+        ``executions`` times and the outputs are averaged (see :class:`~noisewalk.noise.Noise`)."""
+        check_positive_int("executions", executions)
+        for i in self.select(sites):
+            self.noises[i].executions = executions
+        return self
+
     def set_noise_mode(self, *, in_train: bool | None = None, in_eval: bool | None = None) -> NoisyModel:
         """Switch noise on or off in training and in evaluation mode."""
         for noise in self.noises:
@@ -270,7 +283,7 @@ class _SiteTracer(fx.Tracer):
         self.failed_in: tuple[str, str] | None = None
 
     def is_leaf_module(self, m: nn.Module, qualname: str) -> bool:
-        if isinstance(m, (Noise, *self.leaf_modules)):
+        if isinstance(m, (Noise, *self.leaf_modules, *_REGISTERED_LEAVES)):
             return True
         return super().is_leaf_module(m, qualname)
 

@@ -7,18 +7,25 @@ a 1-D tensor over the batch), and the same switches:
   the backward pass sees the identity, ``dy/dx = 1``, as the papers do. With ``False``
   the plain autograd gradient flows through the noise expression.
 * ``in_train`` / ``in_eval``: whether the noise is applied in ``train()`` / ``eval()`` mode.
+* ``executions`` (default 1): repeated execution. The noisy operation runs ``executions``
+  times and its outputs are averaged; as the runs differ only in their noise draws, the
+  site adds the mean of that many independent perturbations. For the Gaussian types here
+  that mean is one draw at ``sigma / sqrt(executions)``, computed as such; other noise
+  types draw and average.
 
 A level of exactly zero returns the input tensor itself, bit for bit.
 """
 
 from __future__ import annotations
 
+import math
+
 import torch
 from torch import Tensor, nn
 
-from .registry import Registry
 from .errors import InvalidParameterError
-from .validate import check_range, check_sigma
+from .registry import Registry
+from .validate import check_positive_int, check_range, check_sigma
 
 NOISES: Registry[Noise] = Registry("noise type")
 
@@ -33,12 +40,18 @@ class Noise(nn.Module):
         straight_through: bool = True,
         in_train: bool = True,
         in_eval: bool = True,
+        executions: int = 1,
     ) -> None:
         super().__init__()
         self.sigma = sigma
         self.straight_through = straight_through
         self.in_train = in_train
         self.in_eval = in_eval
+        self.executions = check_positive_int("executions", executions)
+
+    gaussian: bool = False
+    """True when the perturbation is linear in zero-mean Gaussian draws, so that the mean of
+    ``n`` perturbations at ``sigma`` is one perturbation at ``sigma / sqrt(n)``."""
 
     @property
     def sigma(self) -> float | Tensor:
@@ -48,7 +61,9 @@ class Noise(nn.Module):
     def sigma(self, value: float | Tensor) -> None:
         value = check_sigma("sigma", value)
         if isinstance(value, Tensor) and value.dim() != 1:
-            raise InvalidParameterError(f"a per-sample sigma must be 1-D over the batch; got shape {tuple(value.shape)}")
+            raise InvalidParameterError(
+                f"a per-sample sigma must be 1-D over the batch; got shape {tuple(value.shape)}"
+            )
         self._sigma = value
 
     def is_active(self) -> bool:
@@ -70,22 +85,37 @@ class Noise(nn.Module):
             s = s.to(device=x.device, dtype=x.dtype).reshape(-1, *([1] * (x.dim() - 1)))
         if self.straight_through:
             with torch.no_grad():
-                delta = self.perturbation(x.detach(), s)
+                delta = self.averaged_perturbation(x.detach(), s)
             return x + delta
-        return x + self.perturbation(x, s)
+        return x + self.averaged_perturbation(x, s)
 
     def perturbation(self, x: Tensor, sigma: float | Tensor) -> Tensor:
         raise NotImplementedError
 
+    def averaged_perturbation(self, x: Tensor, sigma: float | Tensor) -> Tensor:
+        """The mean of ``executions`` independent perturbations (one when ``executions == 1``)."""
+        n = self.executions
+        if n == 1:
+            return self.perturbation(x, sigma)
+        if self.gaussian:
+            return self.perturbation(x, sigma / math.sqrt(n))
+        total = self.perturbation(x, sigma)
+        for _ in range(n - 1):
+            total = total + self.perturbation(x, sigma)
+        return total / n
+
     def extra_repr(self) -> str:
         s = self._sigma
         level = f"{s:g}" if isinstance(s, float) else f"per-sample[{s.numel()}]"
-        return f"sigma={level}, straight_through={self.straight_through}"
+        repeated = f", executions={self.executions}" if self.executions > 1 else ""
+        return f"sigma={level}, straight_through={self.straight_through}{repeated}"
 
 
 @NOISES.register("additive")
 class AdditiveNoise(Noise):
     """``y = x + sigma * eps``, ``eps ~ N(0, 1)`` per element."""
+
+    gaussian = True
 
     def perturbation(self, x: Tensor, sigma: float | Tensor) -> Tensor:
         return torch.randn_like(x).mul_(sigma)
@@ -95,6 +125,8 @@ class AdditiveNoise(Noise):
 class MultiplicativeNoise(Noise):
     """``y = x * (1 + sigma * eps)``: Gaussian gain with mean 1 and std sigma."""
 
+    gaussian = True
+
     def perturbation(self, x: Tensor, sigma: float | Tensor) -> Tensor:
         return torch.randn_like(x).mul_(sigma).mul_(x)
 
@@ -103,6 +135,8 @@ class MultiplicativeNoise(Noise):
 class CombinedNoise(Noise):
     """Both at once from an amplitude ``sigma = A`` and a ratio ``r`` in [0, 1]:
     ``sigma_add = A * r``, ``sigma_mul = A * (1 - r)``."""
+
+    gaussian = True
 
     def __init__(self, sigma: float | Tensor = 0.0, *, ratio: float = 0.5, **kwargs) -> None:
         super().__init__(sigma, **kwargs)

@@ -23,7 +23,8 @@ from torch import Tensor, nn
 from .data import DataSplits, TensorData, TensorLoader
 from .errors import InvalidParameterError
 from .inject import NoisyModel, SiteSelector
-from .validate import check_positive_int, check_range, check_sigma
+from .validate import check_choice, check_positive_int, check_range, check_sigma
+from .vant import NOISE_MODES, fluctuating_sigma, training_sigma
 
 
 def resolve_device(device: str | torch.device = "auto") -> torch.device:
@@ -62,6 +63,13 @@ class TrainConfig:
     """Training noise level at the chosen sites; 0 trains without noise."""
     sites: SiteSelector = None
     """Sites that carry the training noise (None: all sites)."""
+    noise_mode: str = "fixed"
+    """``fixed`` (every image at ``sigma``), ``vant`` (per-image levels drawn around it
+    every mini-batch) or ``vant-epoch`` (one level drawn per epoch); see ``noisewalk.vant``."""
+    vant_alpha: float = 0.45
+    """VANT: the share of ``sigma`` every image gets (``alpha * sigma + theta * |z|``)."""
+    vant_theta: float | None = None
+    """VANT: the scale of the random part; None takes the authors' value for ``sigma``."""
     warmup_epochs: int = 0
     """Epochs over which the training noise rises linearly from 0 to ``sigma``."""
     clamp_weights: bool = False
@@ -80,6 +88,10 @@ class TrainConfig:
         check_range("lr", self.lr, low=0.0, low_open=True)
         check_range("weight_decay", self.weight_decay, low=0.0)
         self.sigma = check_sigma("sigma", self.sigma)
+        check_choice("noise_mode", self.noise_mode, NOISE_MODES)
+        check_range("vant_alpha", self.vant_alpha, low=0.0)
+        if self.vant_theta is not None:
+            check_range("vant_theta", self.vant_theta, low=0.0)
         if isinstance(self.warmup_epochs, bool) or not isinstance(self.warmup_epochs, int) or self.warmup_epochs < 0:
             raise InvalidParameterError(f"warmup_epochs must be an integer >= 0; got {self.warmup_epochs!r}")
 
@@ -145,6 +157,7 @@ def train(
     opt = torch.optim.Adam(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=config.epochs * len(train_loader))
     weights = class_weights.to(dev) if class_weights is not None else None
+    level_gen = torch.Generator().manual_seed(config.seed + 1)  # VANT draws, apart from the batch order
     result = TrainResult()
     start = time.perf_counter()
     for epoch in range(config.epochs):
@@ -155,6 +168,8 @@ def train(
         model.train()
         loss_sum, loss_n, correct, seen, skipped = 0.0, 0, 0, 0, 0
         for xb, yb in train_loader:
+            if noisy and config.noise_mode != "fixed":
+                model.set_sigma(training_sigma(config, epoch, len(yb), level_gen, dev), config.sites)
             logits = model(xb)
             loss = nn.functional.cross_entropy(logits, yb, weight=weights)
             opt.zero_grad(set_to_none=True)
@@ -172,6 +187,8 @@ def train(
                         p.clamp_(-1.0, 1.0)
             correct += int((logits.argmax(1) == yb).sum())
             seen += len(yb)
+        if noisy and config.noise_mode != "fixed":
+            model.set_sigma(sigma, config.sites)  # the per-epoch test runs at the nominal level
         model.eval()
         record = {
             "epoch": epoch + 1,
@@ -217,18 +234,21 @@ def evaluate(
     batched: bool = True,
     max_batch: int = 8192,
     seed: int | None = None,
+    spread: float = 0.0,
 ) -> EvalCurve:
     """Test accuracy of ``model`` at each noise level in ``sigmas`` at the chosen sites
     (others noise-free), ``repeats`` times with fresh noise draws.
 
     ``batched`` evaluates several (level, repetition) pairs in one forward pass, giving
-    each copy of a test batch its own per-sample noise level. The model's noise levels
-    are restored afterwards.
+    each copy of a test batch its own per-sample noise level. With ``spread > 0`` the
+    level fluctuates from sample to sample around each value of ``sigmas``
+    (``noisewalk.vant.fluctuating_sigma``). The model's noise levels are restored afterwards.
     """
     sigmas = [check_sigma("sigmas", s) for s in sigmas]
     if not sigmas:
         raise InvalidParameterError("sigmas must hold at least one noise level")
     check_positive_int("repeats", repeats)
+    check_range("spread", spread, low=0.0)
     noisy = isinstance(model, NoisyModel)
     if not noisy and any(s > 0 for s in sigmas):
         raise InvalidParameterError("evaluating at sigma > 0 needs a model from noisewalk.inject(...)")
@@ -251,7 +271,8 @@ def evaluate(
                     for p0 in range(0, len(pairs), chunk):
                         group = pairs[p0 : p0 + chunk]
                         level = torch.tensor([s for s, _ in group], dtype=torch.float32, device=dev)
-                        model.set_sigma(level.repeat_interleave(b), chosen, others=0.0)
+                        level = level.repeat_interleave(b)
+                        model.set_sigma(fluctuating_sigma(level, spread) if spread else level, chosen, others=0.0)
                         pred = model(xb.repeat(len(group), *([1] * (xb.dim() - 1)))).argmax(1)
                         hits = (pred == yb.repeat(len(group))).view(len(group), b).sum(1)
                         correct[p0 : p0 + len(group)] += hits.cpu()
@@ -260,7 +281,10 @@ def evaluate(
                 for k, (s, _r) in enumerate(pairs):
                     if noisy:
                         model.set_sigma(s, chosen, others=0.0)
-                    correct[k] = sum(int((model(xb).argmax(1) == yb).sum()) for xb, yb in loader)
+                    for xb, yb in loader:
+                        if noisy and spread:
+                            model.set_sigma(fluctuating_sigma(torch.full((len(yb),), s, device=dev), spread), chosen)
+                        correct[k] += int((model(xb).argmax(1) == yb).sum())
     finally:
         for noise, s in zip(model.noises if noisy else [], saved, strict=True):
             noise.sigma = s
