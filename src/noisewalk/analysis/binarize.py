@@ -24,42 +24,54 @@ from ..train import evaluate
 from ..validate import check_positive_int
 from .activations import site_batches, site_hooks
 
-MAX_CALIBRATION_VALUES = 1_000_000
+MAX_CALIBRATION_VALUES = 200_000
 """Values sampled per site to place the centres."""
 
 
-def level_centers(values: Tensor, levels: int, *, iterations: int = 50) -> Tensor:
-    """Centres of ``levels`` clusters of ``values`` (1-D k-means, one centre fixed at 0), ascending."""
-    check_positive_int("levels", levels, minimum=2)
-    v = values.detach().flatten().float()
-    v = v[torch.isfinite(v)]
-    if v.numel() == 0:
-        raise InvalidParameterError("level_centers needs at least one finite value")
-    free = levels - 1
-    nonzero = v[v != 0]
-    base = nonzero if nonzero.numel() else v
-    # start the free centres at spread-out quantiles of the nonzero values
-    qs = torch.linspace(0.5, 1.0, free + 2)[1:-1] if bool((base >= 0).all()) else torch.linspace(0, 1, free + 2)[1:-1]
-    centers = torch.quantile(base[: MAX_CALIBRATION_VALUES].double(), qs.double()).float()
+def _nearest(v: Tensor, centers: Tensor) -> Tensor:
+    """Index of the nearest of the ascending ``centers`` for every value."""
+    return torch.bucketize(v, (centers[1:] + centers[:-1]) / 2)
+
+
+def _lloyd(v: Tensor, free: Tensor, iterations: int) -> tuple[Tensor, float]:
+    """k-means with an extra centre held at 0; returns all centres (ascending) and the squared error."""
+    centers = torch.sort(torch.cat([torch.zeros(1), free])).values
     for _ in range(iterations):
-        allc = torch.cat([torch.zeros(1), centers])
-        assign = (v[:, None] - allc[None, :]).abs().argmin(1)
-        new = centers.clone()
-        for k in range(free):
-            members = v[assign == k + 1]
-            if members.numel():
-                new[k] = members.mean()
+        assign = _nearest(v, centers)
+        sums = torch.zeros(len(centers), dtype=torch.double).index_add_(0, assign, v.double())
+        counts = torch.bincount(assign, minlength=len(centers)).double()
+        new = torch.where(counts > 0, sums / counts.clamp(min=1), centers.double()).float()
+        new[centers == 0] = 0.0  # the zero centre stays
+        new = torch.sort(new).values
         if torch.allclose(new, centers):
             break
         centers = new
-    return torch.sort(torch.cat([torch.zeros(1), centers])).values
+    error = float((v - centers[_nearest(v, centers)]).double().square().sum())
+    return centers, error
+
+
+def level_centers(values: Tensor, levels: int, *, iterations: int = 50) -> Tensor:
+    """Centres of ``levels`` clusters of ``values`` (1-D k-means with one centre fixed at 0,
+    the best of a few starts), ascending."""
+    check_positive_int("levels", levels, minimum=2)
+    v = values.detach().flatten().float().cpu()
+    v = v[torch.isfinite(v)][:MAX_CALIBRATION_VALUES]
+    if v.numel() == 0:
+        raise InvalidParameterError("level_centers needs at least one finite value")
+    free = levels - 1
+    base = v[v != 0] if bool((v != 0).any()) else v
+    starts = [
+        torch.quantile(base.double(), torch.linspace(0, 1, free + 2, dtype=torch.double)[1:-1]).float(),
+        torch.quantile(base.double(), torch.linspace(0.5, 1, free + 2, dtype=torch.double)[1:-1]).float(),
+        torch.linspace(float(base.min()), float(base.max()), free + 2)[1:-1],
+    ]
+    return min((_lloyd(v, c, iterations) for c in starts), key=lambda r: r[1])[0]
 
 
 def to_levels(x: Tensor, centers: Tensor) -> Tensor:
     """Each value of ``x`` replaced by its nearest centre (``centers`` ascending)."""
     c = centers.to(device=x.device, dtype=x.dtype)
-    bounds = (c[1:] + c[:-1]) / 2
-    return c[torch.bucketize(x, bounds)]
+    return c[_nearest(x, c)]
 
 
 @dataclass(frozen=True)
