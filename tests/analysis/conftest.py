@@ -22,7 +22,7 @@ def synthetic_study(tmp_path):
                  environment={"versions": {"torch": "x"}})
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def trained_mlp():
     """A digits MLP trained for a few epochs (with noise sites), and the data."""
     import torch
