@@ -115,7 +115,8 @@ def _grouped_bars(
         ok = np.isfinite(val) & ((val > 0) | (not log))
         err = np.where(np.isfinite(err) & ok, err, 0.0)
         lower = np.minimum(err, 0.999 * np.where(ok, val, 0.0)) if log else err  # stay above zero on a log axis
-        ax.bar(pos[ok], val[ok], width, yerr=np.vstack([lower, err])[:, ok], capsize=2, label=label)
+        yerr = np.vstack([lower, err])[:, ok] if err.any() else None
+        ax.bar(pos[ok], val[ok], width, yerr=yerr, capsize=2, label=label)
         if (~ok).any():
             ax.plot(pos[~ok], np.full((~ok).sum(), floor), "x", color="grey", ms=6)
     if any(not (np.isfinite(v) and (v > 0 or not log)) for values in series.values() for v, _ in values.values()):
