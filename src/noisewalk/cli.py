@@ -419,5 +419,32 @@ def demo(
     out_console.print(f"plot: {plot}\nresults: {record}")
 
 
+@app.command("report")
+def report_cmd(
+    directory: Annotated[Path, typer.Argument(help="A run directory, a study folder, or a folder holding several.")],
+    out: Annotated[Path | None, typer.Option(help="HTML file to write (default DIR/report.html).")] = None,
+    activations: Annotated[
+        bool, typer.Option(help="Rebuild networks from their checkpoints: activation histograms, self-binarization.")
+    ] = False,
+    data_root: Annotated[str | None, typer.Option(help="Folder holding the dataset files (for --activations).")] = None,
+    device: Annotated[str, typer.Option(help="Device for --activations: auto, cpu or cuda.")] = "cpu",
+) -> None:
+    """Write a self-contained HTML report of finished or running studies, tables beside it as Markdown and CSV."""
+    from .report_page import build_report
+    from .study import load_studies
+
+    with _errors():
+        studies = load_studies(directory)
+        result = build_report(
+            studies, out or directory / "report.html", activations=activations, data_root=data_root, device=device
+        )
+    for study in studies:
+        counts = study.evaluation_counts()
+        done, total = counts["done"], sum(counts.values())
+        out_console.print(f"{study.name}: {done} of {total} evaluations done")
+    out_console.print(f"{len(result.figures)} plots, {len(result.tables) // 2} tables (Markdown and CSV beside it)")
+    out_console.print(f"report: {result.html}")
+
+
 def main() -> None:  # pragma: no cover
     app()

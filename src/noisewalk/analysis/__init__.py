@@ -1,0 +1,49 @@
+"""Analyses of studies and trained models (WN, HN and VANT's figures and tables).
+
+Over results (a :class:`noisewalk.study.Study`): curves per configuration and site
+(:mod:`.curves`), μ with the two-step fit where one step does not fit and per-site μ
+(:mod:`.midpoints`), the Pareto front of peak accuracy against μ (:mod:`.pareto`),
+tables in the papers' layouts (:mod:`.tables`). Over trained models: mean |w| per layer
+(:mod:`.weights`), activation histograms per site (:mod:`.activations`), the
+self-binarization test (:mod:`.binarize`).
+"""
+
+from __future__ import annotations
+
+from .activations import ActivationHistogram, activation_histograms, site_hooks
+from .binarize import BinarizationResult, level_centers, self_binarization_test, to_levels
+from .curves import Configuration, Curve, build_curves, configurations, mismatch_matrix
+from .midpoints import CurveFit, fit_curve, fit_curves, preserved_accuracy, site_midpoints
+from .pareto import pareto_front
+from .tables import Table, mu_by_noise_table, noisy_training_table, qat_table, site_table, summary_table
+from .weights import average_weights, mean_abs_weights, weight_ratio
+
+__all__ = [
+    "ActivationHistogram",
+    "BinarizationResult",
+    "Configuration",
+    "Curve",
+    "CurveFit",
+    "Table",
+    "activation_histograms",
+    "average_weights",
+    "build_curves",
+    "configurations",
+    "fit_curve",
+    "fit_curves",
+    "level_centers",
+    "mean_abs_weights",
+    "mismatch_matrix",
+    "mu_by_noise_table",
+    "noisy_training_table",
+    "pareto_front",
+    "preserved_accuracy",
+    "qat_table",
+    "self_binarization_test",
+    "site_hooks",
+    "site_midpoints",
+    "site_table",
+    "summary_table",
+    "to_levels",
+    "weight_ratio",
+]

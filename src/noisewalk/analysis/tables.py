@@ -1,0 +1,224 @@
+"""Tables of results in the layouts the papers use, as Markdown, CSV and HTML.
+
+* :func:`summary_table`: every curve with its networks, peak accuracy, μ and preserved
+  relative accuracy;
+* :func:`mu_by_noise_table`: μ per model (rows) × noise type × batch-norm (columns), as WN;
+* :func:`noisy_training_table`: μ without and with noisy training per architecture, as HN;
+* :func:`qat_table`: peak accuracy and μ per bit width (rows) and activation scaling
+  (columns), as HN's quantization study;
+* :func:`site_table`: per-site μ from walking noise.
+
+A table is built only where its layout applies (the keys it needs are in the
+configurations); otherwise the function returns None.
+"""
+
+from __future__ import annotations
+
+import csv
+import html
+import io
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ..runs import write_atomic
+from ..study.model import GLOBAL_SITE
+from .curves import Curve, config_label, varying_keys
+from .midpoints import CurveFit, preserved_accuracy
+
+Fitted = Sequence[tuple[Curve, CurveFit]]
+
+
+@dataclass
+class Table:
+    """A titled table of text cells; ``name`` becomes its file name."""
+
+    name: str
+    title: str
+    columns: list[str]
+    rows: list[list[str]] = field(default_factory=list)
+    note: str = ""
+
+    def to_markdown(self) -> str:
+        def esc(text: str) -> str:
+            return str(text).replace("|", "\\|").replace("\n", " ")
+
+        lines = [f"### {self.title}", ""]
+        lines.append("| " + " | ".join(esc(c) for c in self.columns) + " |")
+        lines.append("|" + "|".join(" --- " for _ in self.columns) + "|")
+        lines += ["| " + " | ".join(esc(c) for c in row) + " |" for row in self.rows]
+        if self.note:
+            lines += ["", self.note]
+        return "\n".join(lines) + "\n"
+
+    def to_csv(self) -> str:
+        buf = io.StringIO()
+        writer = csv.writer(buf, lineterminator="\n")
+        writer.writerow(self.columns)
+        writer.writerows(self.rows)
+        return buf.getvalue()
+
+    def to_html(self) -> str:
+        head = "".join(f"<th>{html.escape(c)}</th>" for c in self.columns)
+        body = "".join(
+            "<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in row) + "</tr>" for row in self.rows
+        )
+        note = f'<p class="note">{html.escape(self.note)}</p>' if self.note else ""
+        return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>{note}"
+
+    def write(self, directory: str | Path, prefix: str = "") -> tuple[Path, Path]:
+        """Write ``{prefix}{name}.md`` and ``.csv`` into ``directory``."""
+        directory = Path(directory)
+        md = write_atomic(directory / f"{prefix}{self.name}.md", self.to_markdown())
+        return md, write_atomic(directory / f"{prefix}{self.name}.csv", self.to_csv())
+
+
+def mu_text(fit: CurveFit) -> str:
+    """μ as HN prints it, ``0.154 (±0.5%)``; two values for a two-step fall; ``—`` without μ."""
+    if fit.use_stacked:
+        s = fit.stacked
+        return f"{s.mu1:.3g} / {s.mu2:.3g} (two steps)"
+    if not math.isfinite(fit.mu):
+        return "—"
+    rel = fit.mu_err / fit.mu if fit.mu else math.nan
+    text = f"{fit.mu:.3g} (±{100 * rel:.1f}%)" if math.isfinite(rel) else f"{fit.mu:.3g}"
+    return text if fit.in_range else f"{text} (outside range)"
+
+
+def percent(value: float | None) -> str:
+    return "—" if value is None or not math.isfinite(value) else f"{100 * value:.1f}%"
+
+
+def _global(fitted: Fitted) -> list[tuple[Curve, CurveFit]]:
+    return [(c, f) for c, f in fitted if c.site == GLOBAL_SITE]
+
+
+def summary_table(fitted: Fitted) -> Table:
+    """One row per curve: networks, levels, peak accuracy, μ (with the fit's verdict), PRA."""
+    table = Table(
+        "mu_summary", "Midpoint noise level μ per configuration",
+        ["configuration", "site", "networks", "levels", "peak accuracy", "μ", "fit", "preserved rel. accuracy"],
+        note="μ ± fit uncertainty (relative, as a percentage). Preserved relative accuracy: "
+        "accuracy at the largest σ over the noise-free accuracy.",
+    )
+    for curve, fit in fitted:
+        verdict = "two steps (F-test)" if fit.use_stacked else ("logistic" if fit.in_range else (fit.reason or ""))
+        table.rows.append([
+            curve.label.rsplit(" @ ", 1)[0], curve.site, str(curve.networks), str(len(curve.sigma)),
+            percent(curve.peak), fit.describe(), verdict, percent(preserved_accuracy(curve)),
+        ])
+    return table
+
+
+def _pivot(
+    table: Table, fitted: Fitted, row_of: Callable[[dict], str], col_of: Callable[[dict], str],
+    cell_of: Callable[[Curve, CurveFit], str], row_header: str,
+) -> Table:
+    """Fill ``table`` with one row per ``row_of(config)`` and one column per ``col_of(config)``."""
+    rows: dict[str, dict[str, str]] = {}
+    cols: list[str] = []
+    for curve, fit in fitted:
+        col = col_of(curve.config)
+        if col not in cols:
+            cols.append(col)
+        rows.setdefault(row_of(curve.config), {})[col] = cell_of(curve, fit)
+    table.columns = [row_header, *cols]
+    table.rows = [[row, *(cells.get(c, "") for c in cols)] for row, cells in rows.items()]
+    return table
+
+
+def _row_keys(fitted: Fitted, used: set[str]) -> list[str]:
+    """The model, then the other settings that differ between rows."""
+    keys = varying_keys([c.config for c, _ in fitted])
+    return ["model"] + [k for k in keys if k not in used | {"model"}]
+
+
+def _row_label(cfg: dict, keys: list[str]) -> str:
+    """``"mlp, clamp_weights=True"``: the model, then the other keys."""
+    rest = config_label(cfg, [k for k in keys if k != "model"]) if len(keys) > 1 else ""
+    return ", ".join(p for p in (str(cfg.get("model", "all")), rest) if p)
+
+
+def mu_by_noise_table(fitted: Fitted) -> Table | None:
+    """μ per model × noise type × batch-norm (WN's layout); global-noise curves only."""
+    fitted = [(c, f) for c, f in _global(fitted) if {"model", "noise"} <= set(c.config)]
+    if not fitted:
+        return None
+    keys = _row_keys(fitted, {"noise", "batchnorm"})
+    return _pivot(
+        Table("mu_model_noise_bn", "μ per model × noise type × batch-norm", []), fitted,
+        lambda cfg: _row_label(cfg, keys),
+        lambda cfg: f"{cfg['noise']}, {'BN' if cfg.get('batchnorm') else 'no BN'}", lambda c, f: mu_text(f),
+        ", ".join(keys),
+    )
+
+
+def noisy_training_table(fitted: Fitted) -> Table | None:
+    """μ without and with noisy training per architecture (HN's layout), with peak accuracy
+    and the gain in μ; needs curves trained without noise and with it."""
+    fitted = [(c, f) for c, f in _global(fitted) if "train_noise" in c.config]
+    modes = list(dict.fromkeys(c.config["train_noise"] for c, _ in fitted))
+    if "none" not in modes or len(modes) < 2:
+        return None
+    keys = _row_keys(fitted, {"train_noise"})
+    rows: dict[str, dict[str, tuple[Curve, CurveFit]]] = {}
+    for c, f in fitted:
+        rows.setdefault(_row_label(c.config, keys), {})[c.config["train_noise"]] = (c, f)
+    others = [m for m in modes if m != "none"]
+    columns = [", ".join(keys), "peak accuracy (no noise in training)", "μ without noisy training"]
+    for m in others:
+        columns += [f"μ with {m} training", f"μ gain ({m})"]
+    table = Table(
+        "mu_noisy_training", "μ without and with noisy training", columns,
+        note="Peak accuracy: the highest mean accuracy over the measured levels. Gain: μ with over μ without.",
+    )
+    for row, by_mode in rows.items():
+        base = by_mode.get("none")
+        cells = [row, percent(base[0].peak) if base else "—", mu_text(base[1]) if base else "—"]
+        for m in others:
+            got = by_mode.get(m)
+            cells.append(mu_text(got[1]) if got else "—")
+            gain = got[1].mu / base[1].mu if got and base and base[1].mu else math.nan
+            cells.append(f"{gain:.2f}×" if math.isfinite(gain) else "—")
+        table.rows.append(cells)
+    return table
+
+
+def qat_table(fitted: Fitted) -> Table | None:
+    """Peak accuracy and μ per bit width (rows, fp32 for float models) and activation
+    scaling (columns: dynamic, constant s=...), as HN's quantization study."""
+    fitted = _global(fitted)
+    if not any(c.config.get("quant_bits") for c, _ in fitted):
+        return None
+    quant = ("quant_bits", "act_scaling", "scale")
+    others = [k for k in varying_keys([c.config for c, _ in fitted]) if k not in quant]
+
+    def row(cfg: dict) -> str:
+        bits = f"{cfg['quant_bits']}-bit" if cfg.get("quant_bits") else "fp32"
+        return ", ".join([bits, *(f"{k}={cfg[k]}" for k in others if k in cfg)])
+
+    def col(cfg: dict) -> str:
+        if not cfg.get("quant_bits"):
+            return "float"
+        if cfg.get("act_scaling") == "constant":
+            return f"constant s={cfg['scale']:g}" if isinstance(cfg.get("scale"), (int, float)) else "constant"
+        return "dynamic"
+
+    return _pivot(
+        Table("qat", "QAT: peak accuracy / μ per bit width and activation scaling", [],
+              note="Each cell: peak accuracy / μ."),
+        fitted, row, col, lambda c, f: f"{percent(c.peak)} / {mu_text(f)}", "bit width",
+    )
+
+
+def site_table(per_site: dict[str, dict[str, CurveFit]]) -> Table | None:
+    """Per-site μ (rows: sites, columns: configurations)."""
+    if not per_site:
+        return None
+    sites: list[str] = []
+    for fits in per_site.values():
+        sites += [s for s in fits if s not in sites]
+    table = Table("mu_per_site", "Per-site μ (walking noise)", ["site", *per_site])
+    table.rows = [[s, *(mu_text(fits[s]) if s in fits else "" for fits in per_site.values())] for s in sites]
+    return table

@@ -1,0 +1,45 @@
+"""Rebuild a study's trained network from its configuration and checkpoint."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+from torch import Tensor
+
+from ..data import DataSplits
+from ..errors import InvalidParameterError
+from ..inject import NoisyModel, inject
+from ..models import create_model
+from .model import Network
+
+
+def restore_network(network: Network, data: DataSplits) -> NoisyModel:
+    """The network of ``network`` with its trained weights, noise sites in place (levels 0).
+
+    Needs a checkpoint (a state dict, or a training state holding one under ``model``)
+    and a float model: quantized networks are rebuilt by the quantization module.
+    """
+    if network.checkpoint is None:
+        raise InvalidParameterError(f"network {network.id} has no checkpoint to restore")
+    cfg = network.config
+    if cfg.get("quant_bits"):
+        bits = cfg["quant_bits"]
+        raise InvalidParameterError(f"network {network.id} is quantized ({bits} bits); restore it with QAT")
+    net = create_model(
+        cfg["model"], num_classes=data.num_classes, input_shape=data.input_shape, batchnorm=cfg.get("batchnorm")
+    )
+    model = inject(net, cfg.get("noise", "additive"), batchnorm=bool(cfg.get("at_batchnorm")),
+                   **cfg.get("noise_options", {}))
+    model.load_state_dict(checkpoint_weights(network.checkpoint))
+    return model.eval()
+
+
+def checkpoint_weights(path: str | Path) -> dict[str, Tensor]:
+    """The model weights in a checkpoint file: a state dict, or a training state's ``model``."""
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    if isinstance(state, dict) and isinstance(state.get("model"), dict):
+        state = state["model"]
+    if not isinstance(state, dict):
+        raise InvalidParameterError(f"{path} holds no state dict")
+    return state
