@@ -54,6 +54,10 @@ def _jsonable(obj: Any) -> Any:
     return obj
 
 
+_UMASK = os.umask(0)
+os.umask(_UMASK)
+
+
 def write_atomic(path: str | Path, data: bytes | str) -> Path:
     """Write a file so that readers see the old content or the new, never half of it."""
     path = Path(path)
@@ -61,6 +65,7 @@ def write_atomic(path: str | Path, data: bytes | str) -> Path:
     raw = data.encode() if isinstance(data, str) else data
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
+        os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes owner-only files; give the usual mode
         with os.fdopen(fd, "wb") as f:
             f.write(raw)
             f.flush()
