@@ -1,0 +1,1 @@
+"""Noise studies at scale: experiment specs, a durable results store, resume, executors."""

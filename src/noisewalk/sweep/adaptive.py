@@ -1,0 +1,103 @@
+"""Adaptive midpoint search: place noise levels where accuracy crosses half-way.
+
+A fixed grid spends most of its trained networks on the plateaus before and after the
+fall, where they say little about mu. The search instead
+
+1. measures a coarse log-spaced grid over a few decades with few repetitions
+   (``explore_repetitions``), which locates the fall;
+2. if the fall lies outside the coarse grid, extends it by one grid step at a time;
+3. bisects, in log sigma, the interval where the mean accuracy crosses half-way
+   between its top and chance, with the study's full repetitions at each new level;
+4. stops when the logistic fit of all levels gives mu in range with a relative
+   uncertainty of at most ``target``, and the levels around the crossing are at most
+   ``max_gap`` decades apart, or when ``max_levels`` levels are measured.
+
+The planner is a pure function of the measurements: run again on the same results it
+proposes the same levels, so a resumed search continues where it stopped.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..metrics import MidpointFit
+from .analysis import Levels, fit_levels
+from .spec import AdaptiveGrid, canonical_sigma
+
+
+@dataclass(frozen=True)
+class SearchState:
+    """Where a search stands: its fit, whether it is finished, and why."""
+
+    fit: MidpointFit
+    finished: bool
+    reason: str
+
+
+class MidpointSearch:
+    """Plans the noise levels of one curve."""
+
+    def __init__(
+        self, grid: AdaptiveGrid, repetitions: int, *, chance: float | None = None, n_test: int | None = None,
+        log: bool = False,
+    ) -> None:
+        self.grid = grid
+        self.repetitions = repetitions
+        self.explore = min(grid.explore_repetitions, repetitions)
+        self.chance = chance
+        self.n_test = n_test
+        self.log = log
+        self.step = math.log10(grid.stop / grid.start) / (grid.initial - 1)
+        """Spacing of the coarse grid in decades (also the step of an extension)."""
+
+    def coarse(self) -> list[float]:
+        return [canonical_sigma(v) for v in np.logspace(np.log10(self.grid.start), np.log10(self.grid.stop),
+                                                          self.grid.initial)]
+
+    def fit(self, levels: Levels) -> MidpointFit:
+        return fit_levels(levels, n_test=self.n_test, chance=self.chance, log=self.log)
+
+    def propose(self, levels: Levels) -> dict[float, int]:
+        """Levels to measure next and how many repetitions each should have in total;
+        empty when the search is finished (see :meth:`state`)."""
+        return self._plan(levels)[0]
+
+    def state(self, levels: Levels) -> SearchState:
+        want, state = self._plan(levels)
+        return state
+
+    def _plan(self, levels: Levels) -> tuple[dict[float, int], SearchState]:
+        count = {s: len(v) for s, v in levels.items()}
+        want = {s: self.explore for s in self.coarse() if count.get(s, 0) < self.explore}
+        fit = self.fit(levels)
+        if want:
+            return want, SearchState(fit, False, "measuring the coarse grid")
+        sigma = sorted(s for s in levels if levels[s])
+        mean = [float(np.mean(levels[s])) for s in sigma]
+        top = max(mean[:2])
+        bottom = self.chance if self.chance is not None else min(mean)
+        half = (top + bottom) / 2
+        below = [i for i, m in enumerate(mean) if m < half]
+        full = len(sigma) >= self.grid.max_levels
+        if not below or below[0] == 0:
+            if full:
+                return {}, SearchState(fit, True, "no half-way crossing within the maximum number of levels")
+            if not below:
+                new = canonical_sigma(sigma[-1] * 10**self.step)
+                return {new: self.explore}, SearchState(fit, False, "accuracy has not fallen yet: extending upwards")
+            new = canonical_sigma(sigma[0] / 10**self.step)
+            return {new: self.explore}, SearchState(fit, False, "accuracy fell before the first level: extending down")
+        lo, hi = sigma[below[0] - 1], sigma[below[0]]
+        gap = math.log10(hi / lo)
+        precise = fit.in_range and math.isfinite(fit.rel_err) and fit.rel_err <= self.grid.target
+        if precise and gap <= self.grid.max_gap + 1e-9:
+            return {}, SearchState(fit, True, f"mu known to {100 * fit.rel_err:.1f}%")
+        if full:
+            return {}, SearchState(fit, True, f"stopped at {len(sigma)} levels (the maximum)")
+        mid = canonical_sigma(math.sqrt(lo * hi))
+        if mid in (lo, hi):
+            return {}, SearchState(fit, True, "the crossing cannot be narrowed further")
+        return {mid: self.repetitions}, SearchState(fit, False, f"bisecting [{lo:.4g}, {hi:.4g}]")
