@@ -293,11 +293,11 @@ def _failure_lines(failures: list[tuple[str, int]]) -> str:
 def sweep(
     spec: Annotated[Path, typer.Argument(help="Experiment spec (TOML), see docs/sweeps.md.")],
     executor: Annotated[str, typer.Option(help="local, ray or slurm.")] = "local",
-    workers: Annotated[int, typer.Option(help="Training jobs at the same time (local: more than 1 uses processes).")] = 1,
+    workers: Annotated[int, typer.Option(help="Training jobs at the same time (local: >1 uses processes).")] = 1,
     out: Annotated[Path | None, typer.Option(help="Study folder (default: runs/<spec name>).")] = None,
     device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
     threads: Annotated[int, typer.Option(help="torch threads per job.")] = 1,
-    ray_address: Annotated[str | None, typer.Option(help="Ray cluster to use (default: the spec's, else a local one).")] = None,
+    ray_address: Annotated[str | None, typer.Option(help="Ray cluster (default: the spec's, else local).")] = None,
     retry_failed: Annotated[bool, typer.Option(help="Run trials that failed in an earlier run again.")] = True,
     quiet: Annotated[bool, typer.Option(help="No progress display.")] = False,
 ) -> None:

@@ -71,18 +71,17 @@ class MidpointSearch:
 
     def _plan(self, levels: Levels) -> tuple[dict[float, int], SearchState]:
         count = {s: len(v) for s, v in levels.items()}
-        want = {s: self.explore for s in self.coarse() if count.get(s, 0) < self.explore}
         fit = self.fit(levels)
+        want = {s: self.explore for s in self.coarse() if count.get(s, 0) < self.explore}
         if want:
             return want, SearchState(fit, False, "measuring the coarse grid")
         sigma = sorted(s for s in levels if levels[s])
         mean = [float(np.mean(levels[s])) for s in sigma]
+        full = len(sigma) >= self.grid.max_levels
         top = max(mean[:2])
         bottom = self.chance if self.chance is not None else min(mean)
-        half = (top + bottom) / 2
-        below = [i for i, m in enumerate(mean) if m < half]
-        full = len(sigma) >= self.grid.max_levels
-        if not below or below[0] == 0:
+        below = [i for i, m in enumerate(mean) if m < (top + bottom) / 2]
+        if not below or below[0] == 0:  # the fall is outside the measured range
             if full:
                 return {}, SearchState(fit, True, "no half-way crossing within the maximum number of levels")
             if not below:
@@ -91,13 +90,22 @@ class MidpointSearch:
             new = canonical_sigma(sigma[0] / 10**self.step)
             return {new: self.explore}, SearchState(fit, False, "accuracy fell before the first level: extending down")
         lo, hi = sigma[below[0] - 1], sigma[below[0]]
-        gap = math.log10(hi / lo)
-        precise = fit.in_range and math.isfinite(fit.rel_err) and fit.rel_err <= self.grid.target
-        if precise and gap <= self.grid.max_gap + 1e-9:
+        if math.log10(hi / lo) > self.grid.max_gap + 1e-9:  # locate the crossing, with few repetitions
+            if full:
+                return {}, SearchState(fit, True, f"stopped at {len(sigma)} levels (the maximum)")
+            mid = canonical_sigma(math.sqrt(lo * hi))
+            return {mid: self.explore}, SearchState(fit, False, f"locating the crossing in [{lo:.4g}, {hi:.4g}]")
+        want = {s: self.repetitions for s in (lo, hi) if count[s] < self.repetitions}
+        if want:  # measure the levels around the crossing with every repetition
+            return want, SearchState(fit, False, f"measuring [{lo:.4g}, {hi:.4g}] with every repetition")
+        if fit.in_range and math.isfinite(fit.rel_err) and fit.rel_err <= self.grid.target:
             return {}, SearchState(fit, True, f"mu known to {100 * fit.rel_err:.1f}%")
         if full:
             return {}, SearchState(fit, True, f"stopped at {len(sigma)} levels (the maximum)")
-        mid = canonical_sigma(math.sqrt(lo * hi))
-        if mid in (lo, hi):
-            return {}, SearchState(fit, True, "the crossing cannot be narrowed further")
-        return {mid: self.repetitions}, SearchState(fit, False, f"bisecting [{lo:.4g}, {hi:.4g}]")
+        # refine where the curve falls most steeply
+        drops = [mean[i] - mean[i + 1] for i in range(len(sigma) - 1)]
+        i = int(np.argmax(drops))
+        mid = canonical_sigma(math.sqrt(sigma[i] * sigma[i + 1]))
+        if mid in (sigma[i], sigma[i + 1]):
+            return {}, SearchState(fit, True, "the fall cannot be sampled more finely")
+        return {mid: self.repetitions}, SearchState(fit, False, f"refining [{sigma[i]:.4g}, {sigma[i + 1]:.4g}]")

@@ -17,7 +17,7 @@ import time
 import traceback
 from collections import deque
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -26,7 +26,7 @@ from ..errors import InvalidParameterError
 from ..inject import Site
 from ..runs import write_json
 from .adaptive import MidpointSearch
-from .analysis import StudyCurve, curve_levels, study_curves
+from .analysis import StudyCurve, study_curves
 from .executors import Executor, create_executor
 from .plan import Point, TrainingJob, grid_points, plan_jobs, selections
 from .spec import Spec, check_sites
@@ -59,6 +59,8 @@ class StudyResult:
     failures: list[tuple[str, int]]
     """Why trials failed (error, trials), most frequent first."""
     curves: list[StudyCurve]
+    networks: int
+    """Networks the study's trials need (one per training job)."""
     trained: int
     """Networks trained (or resumed) by this run."""
     resumed: int
@@ -71,8 +73,8 @@ class StudyResult:
         return {
             "out": str(self.out), "executor": self.executor, "counts": self.counts,
             "failures": [{"error": e, "trials": n} for e, n in self.failures],
-            "curves": [c.to_dict() for c in self.curves], "trained": self.trained, "resumed": self.resumed,
-            "seconds": self.seconds, "rounds": self.rounds, "notes": self.notes,
+            "curves": [c.to_dict() for c in self.curves], "networks": self.networks, "trained": self.trained,
+            "resumed": self.resumed, "seconds": self.seconds, "rounds": self.rounds, "notes": self.notes,
         }
 
 
@@ -165,18 +167,33 @@ class _Run:
 
 
 def _adaptive_points(run: _Run, spec: Spec, sites: tuple[Site, ...]) -> list[Point]:
-    """The next round of an adaptive search, over every curve; empty when all are finished."""
-    rows = run.store.rows()
+    """Every point the adaptive searches have used so far plus their next round (the only
+    points not stored yet); no unstored points when all searches are finished.
+
+    Each curve's search is replayed from its start on the stored results, so it sees
+    only the levels it chose itself (not, say, a fixed grid of the same curve stored
+    in the same folder) and a resumed search takes the same decisions.
+    """
+    rows = run.store.rows(status="done")
     n_test = next((r["n_test"] for r in rows if r["n_test"]), None)
     classes = next((r["num_classes"] for r in rows if r["num_classes"]), None)
+    search = MidpointSearch(spec.sigma, len(spec.seed_list), chance=1.0 / classes if classes else None,
+                            n_test=n_test, log=spec.evaluation.log_fit)
     points = []
     for sel in selections(spec, sites):
         curve_id = plan_jobs(spec, [Point(sel, spec.sigma.start, 0)])[0].trials[0].curve_id
-        search = MidpointSearch(spec.sigma, len(spec.seed_list), chance=1.0 / classes if classes else None,
-                                n_test=n_test, log=spec.evaluation.log_fit)
-        levels = curve_levels(r for r in rows if r["curve_id"] == curve_id)
-        for sigma, reps in search.propose(levels).items():
-            points.extend(Point(sel, sigma, r) for r in range(reps))
+        stored = {(r["sigma"], r["repetition"]): r["accuracy"] for r in rows if r["curve_id"] == curve_id}
+        levels: dict[float, list[float]] = {}
+        while want := search.propose(levels):
+            wanted = [Point(sel, s, r) for s, reps in want.items() for r in range(reps)]
+            points.extend(wanted)
+            if any((p.sigma, p.repetition) not in stored for p in wanted):
+                break  # this curve's next round
+            before = dict(levels)
+            for s, reps in want.items():
+                levels[s] = [stored[(s, r)] for r in range(reps)]
+            if levels == before:  # pragma: no cover  (a planner asking for what it has)
+                break
     return points
 
 
@@ -186,7 +203,7 @@ def run_study(
     *,
     sites: tuple[Site, ...] | None = None,
     spec_text: str | None = None,
-    executor: str = "local",
+    executor: str | Executor = "local",
     workers: int = 1,
     device: str = "auto",
     threads: int | None = 1,
@@ -199,7 +216,9 @@ def run_study(
     Args:
         sites: the model's sites if already known (they are found from the spec otherwise).
         spec_text: the spec's TOML, kept beside the database.
-        executor: ``local``, ``ray`` or ``slurm`` (see :mod:`noisewalk.sweep.executors`).
+        executor: ``local``, ``ray`` or ``slurm`` (see :mod:`noisewalk.sweep.executors`), or an
+            :class:`Executor` to share between studies (then ``workers`` and the spec's
+            executor settings are its own, and the caller closes it).
         workers: jobs running at the same time.
         device: where jobs train (``auto``, ``cpu``, ``cuda``).
         threads: torch threads per job (None: leave as is). Results are bitwise
@@ -213,9 +232,13 @@ def run_study(
     with study_lock(out), Store(out) as store:
         store.record_spec(spec.model_dump(mode="json"), spec_text)
         store.reset_interrupted()
-        folder = out / "slurm"
-        with create_executor(executor, workers=workers, folder=folder, ray=spec.executor.ray,
-                             slurm=spec.executor.slurm, ray_address=ray_address) as ex:
+        if isinstance(executor, Executor):  # the caller's: shared between studies, closed by the caller
+            owned, ex = nullcontext(), executor
+        else:
+            ex = create_executor(executor, workers=workers, folder=out / "slurm", ray=spec.executor.ray,
+                                 slurm=spec.executor.slurm, ray_address=ray_address)
+            owned = ex
+        with owned:
             run = _Run(spec, store, ex, device=device, threads=threads, retry_failed=retry_failed, progress=progress)
             run.progress.message = ex.describe()
             while True:
@@ -235,9 +258,10 @@ def run_study(
             if r["status"] == "failed":
                 failures[r["error"]] = failures.get(r["error"], 0) + 1
         result = StudyResult(
-            out=out, executor=executor, counts=counts,
+            out=out, executor=ex.name, counts=counts,
             failures=sorted(failures.items(), key=lambda kv: -kv[1]),
-            curves=study_curves(rows, log=spec.evaluation.log_fit), trained=run.trained, resumed=run.resumed,
+            curves=study_curves(rows, log=spec.evaluation.log_fit), networks=len({r["job_id"] for r in rows}),
+            trained=run.trained, resumed=run.resumed,
             seconds=time.perf_counter() - start, rounds=run.progress.round,
         )
         write_json(out / "summary.json", result.to_dict())

@@ -202,7 +202,7 @@ class AdaptiveGrid(_Section):
     """Levels of the coarse first grid, log-spaced from start to stop."""
     explore_repetitions: Annotated[int, Field(ge=1)] = 1
     """Repetitions at coarse levels that only locate the fall (capped at the study's repetitions)."""
-    target: Annotated[float, Field(gt=0, lt=1)] = 0.03
+    target: Annotated[float, Field(gt=0, lt=1)] = 0.05
     """Stop when the fit uncertainty of mu, relative to mu, is at most this."""
     max_gap: Annotated[float, Field(gt=0)] = 0.25
     """...and the levels around the half-way crossing are at most this many decades apart."""
