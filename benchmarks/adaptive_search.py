@@ -93,12 +93,17 @@ def main() -> None:
                          adaptive=args.adaptive)
             results.append(r)
             f, a = r["fixed"], r["adaptive"]
-            print(f"{train_noise:8s} [{args.range[0]:g}, {args.range[1]:g}] seeds {r['seeds']:8s}  fixed: {f['networks']:3d} networks, mu {f['mu']:.4g}"
-                  f" (±{100 * f['rel_err']:.1f}%)  adaptive: {a['networks']:3d} networks, {a['levels']} levels,"
-                  f" mu {a['mu']:.4g} (±{100 * a['rel_err']:.1f}%)  deviation {100 * r['deviation']:+.1f}%"
-                  f"  {r['fewer_networks']:.1f}x fewer networks", flush=True)
+            print(
+                f"{train_noise:8s} [{args.range[0]:g}, {args.range[1]:g}] seeds {r['seeds']:8s}"
+                f"  fixed: {f['networks']:3d} networks, mu {f['mu']:.4g} (±{100 * f['rel_err']:.1f}%)"
+                f"  adaptive: {a['networks']:3d} networks, {a['levels']} levels, mu {a['mu']:.4g}"
+                f" (±{100 * a['rel_err']:.1f}%)  deviation {100 * r['deviation']:+.1f}%"
+                f"  {r['fewer_networks']:.1f}x fewer networks",
+                flush=True,
+            )
     args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / f"adaptive_search_{args.range[0]:g}_{args.range[1]:g}.json").write_text(json.dumps(results, indent=2) + "\n")
+    path = args.out / f"adaptive_search_{args.range[0]:g}_{args.range[1]:g}.json"
+    path.write_text(json.dumps(results, indent=2) + "\n")
 
 
 if __name__ == "__main__":

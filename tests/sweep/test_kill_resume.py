@@ -91,7 +91,7 @@ def kill_and_resume(tmp_path: Path, *, epochs: int, kills: int, workers: int, se
                "--workers", str(workers)]
     seen: dict[str, tuple] = {}
     killed = 0
-    for attempt in range(kills + 10):
+    for _launch in range(kills + 10):
         proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
         if killed < kills:
             # the first kill lands right after an epoch checkpoint in the middle of a training,

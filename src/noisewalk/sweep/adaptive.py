@@ -5,7 +5,9 @@ fall, where they say little about mu. The search instead
 
 1. measures a coarse log-spaced grid over a few decades with few repetitions
    (``explore_repetitions``), which locates the fall;
-2. if the fall lies outside the coarse grid, extends it by one grid step at a time;
+2. if the fall lies outside the coarse grid (accuracy not yet half-way down at the
+   highest level, or not on its top plateau at the two lowest), extends the grid by one
+   step at a time;
 3. bisects, in log sigma, the interval where the mean accuracy crosses half-way
    between its top and chance, with the study's full repetitions at each new level;
 4. stops when the logistic fit of all levels gives mu in range with a relative
@@ -26,6 +28,10 @@ import numpy as np
 from ..metrics import MidpointFit
 from .analysis import Levels, fit_levels
 from .spec import AdaptiveGrid, canonical_sigma
+
+PLATEAU = 0.1
+"""The two lowest levels are on the top plateau when accuracy drops between them by at
+most this fraction of the whole fall; otherwise the search extends downwards."""
 
 
 @dataclass(frozen=True)
@@ -81,14 +87,16 @@ class MidpointSearch:
         top = max(mean[:2])
         bottom = self.chance if self.chance is not None else min(mean)
         below = [i for i, m in enumerate(mean) if m < (top + bottom) / 2]
-        if not below or below[0] == 0:  # the fall is outside the measured range
+        # the top plateau is measured when the two lowest levels agree (within a tenth of the fall)
+        on_top = mean[0] - mean[1] <= PLATEAU * max(top - bottom, 0.0)
+        if not (below and below[0] > 0 and on_top):  # the fall is not inside the measured range
             if full:
                 return {}, SearchState(fit, True, "no half-way crossing within the maximum number of levels")
-            if not below:
+            if not below and on_top:
                 new = canonical_sigma(sigma[-1] * 10**self.step)
-                return {new: self.explore}, SearchState(fit, False, "accuracy has not fallen yet: extending upwards")
+                return {new: self.explore}, SearchState(fit, False, "accuracy has not fallen: extending upwards")
             new = canonical_sigma(sigma[0] / 10**self.step)
-            return {new: self.explore}, SearchState(fit, False, "accuracy fell before the first level: extending down")
+            return {new: self.explore}, SearchState(fit, False, "accuracy falls before the first level: extending down")
         lo, hi = sigma[below[0] - 1], sigma[below[0]]
         if math.log10(hi / lo) > self.grid.max_gap + 1e-9:  # locate the crossing, with few repetitions
             if full:

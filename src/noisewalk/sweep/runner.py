@@ -62,7 +62,7 @@ class StudyResult:
     networks: int
     """Networks the study's trials need (one per training job)."""
     trained: int
-    """Networks trained (or resumed) by this run."""
+    """Networks trained by this run (from scratch or from a checkpoint)."""
     resumed: int
     """Of those, how many continued from an epoch checkpoint."""
     seconds: float
@@ -158,7 +158,7 @@ class _Run:
                 except Exception as exc:  # the worker process itself died
                     outcome = JobOutcome.failed(task, exc, traceback.format_exc())
                 self.store.record(outcome)
-                if outcome.error is None:
+                if outcome.error is None and outcome.epochs_run:
                     self.trained += 1
                     self.resumed += outcome.resumed_from > 0
                 for t in outcome.trials:

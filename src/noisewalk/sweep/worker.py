@@ -71,6 +71,8 @@ class JobOutcome:
     train_seconds: float = 0.0
     resumed_from: int = 0
     """Epochs already done when this attempt started (0: trained from scratch)."""
+    epochs_run: int = 0
+    """Epochs this attempt trained (0: the network was complete, only its trials were evaluated)."""
     trials: list[TrialOutcome] = field(default_factory=list)
     n_test: int = 0
     num_classes: int = 0
@@ -151,7 +153,8 @@ def _run(task: JobTask) -> JobOutcome:
             trials.append(TrialOutcome(t.trial_id, None, time.perf_counter() - t0, f"{type(exc).__name__}: {exc}"))
     return JobOutcome(
         task.job_id, history=result.history, train_accuracy=result.accuracy, clean_accuracy=clean,
-        train_seconds=sum(r["seconds"] for r in result.history), resumed_from=resumed_from, trials=trials,
+        train_seconds=sum(r["seconds"] for r in result.history), resumed_from=resumed_from,
+        epochs_run=len(result.history) - resumed_from, trials=trials,
         n_test=len(data.test), num_classes=data.num_classes, device=str(dev), worker=_worker_name(),
         environment=environment(dev),
     )
