@@ -94,15 +94,17 @@ def test_ray_local_cluster_gives_the_same_results(tmp_path, reference, sites):
             _same(result, reference[spec.name])
 
 
-def test_submitit_local_executor_gives_the_same_results(tmp_path, reference, sites):
+@pytest.mark.parametrize("name", ["glob", pytest.param("walk", marks=pytest.mark.slow)])
+def test_submitit_local_executor_gives_the_same_results(tmp_path, reference, sites, name):
+    # each submitit job is a fresh process (seconds of imports), so the walking study is in the slow set
     pytest.importorskip("submitit")
+    spec = {"glob": GLOBAL, "walk": WALK}[name]
     settings = SlurmSettings(cluster="local", timeout_min=10)
     with SlurmExecutor(tmp_path / "submitit", workers=2, settings=settings) as ex:
-        for spec in (GLOBAL, WALK):
-            result = run_study(spec, tmp_path / spec.name, sites=sites, executor=ex)
-            assert result.executor == "slurm"
-            _same(result, reference[spec.name])
-    assert list((tmp_path / "submitit").glob("*_log.out"))  # the jobs ran through submitit
+        result = run_study(spec, tmp_path / spec.name, sites=sites, executor=ex)
+    assert result.executor == "slurm"
+    _same(result, reference[spec.name])
+    assert len(list((tmp_path / "submitit").glob("*_log.out"))) == 2  # the two jobs ran through submitit
 
 
 @pytest.mark.parametrize(("name", "module", "extra"), [("ray", "ray", "ray"), ("slurm", "submitit", "slurm")])

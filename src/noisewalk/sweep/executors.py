@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import concurrent.futures as cf
 import multiprocessing
+import threading
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
@@ -65,6 +66,22 @@ class Executor(ABC):
         return f"{self.name} ({self.slots} worker{'s' if self.slots != 1 else ''})"
 
 
+def _in_thread(fn: Callable[[Any], Any], task: Any) -> cf.Future:
+    """Run ``fn(task)`` in a daemon thread: the progress display stays live, and an
+    interrupted driver exits at once instead of waiting for the job."""
+    future: cf.Future = cf.Future()
+
+    def target() -> None:
+        if future.set_running_or_notify_cancel():
+            try:
+                future.set_result(fn(task))
+            except BaseException as exc:  # handed to the driver, which decides
+                future.set_exception(exc)
+
+    threading.Thread(target=target, name="noisewalk-job", daemon=True).start()
+    return future
+
+
 class LocalExecutor(Executor):
     """One worker: jobs run in this process (in a thread, so progress stays live).
     More workers: a pool of fresh (spawned) processes."""
@@ -73,20 +90,20 @@ class LocalExecutor(Executor):
 
     def __init__(self, workers: int = 1) -> None:
         super().__init__(workers)
-        if workers == 1:
-            self._pool: cf.Executor = cf.ThreadPoolExecutor(max_workers=1, thread_name_prefix="noisewalk-job")
-        else:
+        self._pool: cf.Executor | None = None
+        if workers > 1:
             self._pool = cf.ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"))
 
     def submit(self, fn, task) -> Handle:
-        return self._pool.submit(fn, task)
+        return _in_thread(fn, task) if self._pool is None else self._pool.submit(fn, task)
 
     def wait(self, handles, timeout):
         done, _ = cf.wait(handles, timeout=timeout, return_when=cf.FIRST_COMPLETED)
         return [h for h in handles if h in done]
 
     def close(self) -> None:
-        self._pool.shutdown(wait=False, cancel_futures=True)
+        if self._pool is not None:
+            self._pool.shutdown(wait=False, cancel_futures=True)
 
     def describe(self) -> str:
         return "local, in this process" if self.slots == 1 else f"local, {self.slots} processes"

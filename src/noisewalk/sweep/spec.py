@@ -370,7 +370,7 @@ def _problems(exc: ValidationError, data: dict[str, Any]) -> list[tuple[str, str
         elif err["type"] == "union_tag_invalid" or err["type"] == "union_tag_not_found":
             msg = f"kind must be one of {', '.join(map(repr, GRID_KINDS))}"
             path = f"{path}.kind" if path else "kind"
-        elif err["type"] != "missing" and "got" not in msg and "input" in err and not isinstance(err["input"], dict):
+        elif err["type"] not in ("missing", "value_error") and "input" in err and not isinstance(err["input"], dict):
             msg = f"{msg} (got {err['input']!r})"
         problems.append((path, msg))
     # one problem per path and message (unions report each member)
