@@ -7,6 +7,7 @@ import pytest
 import torch
 
 from noisewalk.data import create_dataset
+from noisewalk.sweep import worker
 
 
 @pytest.fixture(autouse=True)
@@ -20,3 +21,20 @@ def one_thread():
 @pytest.fixture(scope="session")
 def digits():
     return create_dataset("digits")
+
+
+@pytest.fixture
+def fail_training(monkeypatch):
+    """``fail_training(seed, exc)``: training of the networks with ``seed`` raises ``exc``."""
+    real = worker.train
+
+    def install(seed: int, exc: Exception) -> None:
+        def train(model, data, config, **kw):
+            if config.seed == seed:
+                raise exc
+            return real(model, data, config, **kw)
+
+        monkeypatch.setattr(worker, "train", train)
+
+    yield install
+    monkeypatch.setattr(worker, "train", real)

@@ -9,7 +9,6 @@ import pytest
 from typer.testing import CliRunner
 
 from noisewalk.cli import app
-from noisewalk.sweep import worker
 
 SPEC = """
 name = "tiny"
@@ -84,15 +83,8 @@ def test_bad_arguments(study, tmp_path):
     assert result.exit_code == 2 and "executor='dask'" in result.output
 
 
-def test_failures_are_summarized(tmp_path, monkeypatch):
-    real = worker.train
-
-    def broken(model, data, config, **kw):
-        if config.seed == 0:
-            raise ValueError("loss exploded")
-        return real(model, data, config, **kw)
-
-    monkeypatch.setattr(worker, "train", broken)
+def test_failures_are_summarized(tmp_path, fail_training):
+    fail_training(0, ValueError("loss exploded"))
     spec = tmp_path / "tiny.toml"
     spec.write_text(SPEC)
     result = runner.invoke(app, ["sweep", str(spec), "--out", str(tmp_path / "s"), "--quiet"])

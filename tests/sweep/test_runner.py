@@ -119,15 +119,9 @@ def test_unknown_executor(tmp_path):
         create_executor("dask")
 
 
-def test_failed_trials_are_recorded_and_the_study_goes_on(tmp_path, monkeypatch, sites, reference):
+def test_failed_trials_are_recorded_and_the_study_goes_on(tmp_path, monkeypatch, fail_training, sites, reference):
     real_train = worker.train
-
-    def flaky(model, data, config, **kw):
-        if config.seed == 1:
-            raise RuntimeError("simulated failure")
-        return real_train(model, data, config, **kw)
-
-    monkeypatch.setattr(worker, "train", flaky)
+    fail_training(1, RuntimeError("simulated failure"))
     result = run_study(GLOBAL, tmp_path, sites=sites)
     assert result.counts["done"] == 5 and result.counts["failed"] == 5
     assert result.failures == [("RuntimeError: simulated failure", 5)]

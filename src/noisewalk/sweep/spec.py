@@ -22,10 +22,13 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from ..data import DATASETS, create_dataset
 from ..errors import InvalidParameterError
-from ..inject import NoisyModel, Site
+from ..inject import NoisyModel, Site, inject
+from ..models import MODELS, create_model
+from ..noise import NOISES
 from ..registry import Registry
 from ..validate import unknown_name
 
@@ -63,36 +66,33 @@ class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
 
 
+def _registered(registry: Registry) -> AfterValidator:
+    """Checks a name against ``registry``; an unknown one lists the valid names."""
+
+    def check(name: str) -> str:
+        if name not in registry:
+            raise ValueError(str(unknown_name(registry.kind, name, registry.names())))
+        return name
+
+    return AfterValidator(check)
+
+
 class ModelSpec(_Section):
-    name: str = "mlp"
+    name: Annotated[str, _registered(MODELS)] = "mlp"
     """A registered model (``noisewalk models``)."""
     batchnorm: bool = False
     """Build the model with batch-norm."""
 
-    @field_validator("name")
-    @classmethod
-    def _known(cls, name: str) -> str:
-        from ..models import MODELS
-
-        return _check_registered(MODELS, name)
-
 
 class DataSpec(_Section):
-    name: str = "digits"
+    name: Annotated[str, _registered(DATASETS)] = "digits"
     """A registered dataset."""
     root: str | None = None
     """Folder holding the dataset files (not part of a trial's identity)."""
 
-    @field_validator("name")
-    @classmethod
-    def _known(cls, name: str) -> str:
-        from ..data import DATASETS
-
-        return _check_registered(DATASETS, name)
-
 
 class NoiseSpec(_Section):
-    type: str = "additive"
+    type: Annotated[str, _registered(NOISES)] = "additive"
     """A registered noise type (additive, multiplicative, combined, ...)."""
     sites: Literal["all"] | Annotated[list[int | str], Field(min_length=1)] = "all"
     """Sites carrying the noise: ``"all"`` or a list of site names, indices, operation types or globs."""
@@ -102,13 +102,6 @@ class NoiseSpec(_Section):
     """Whether batch-norm outputs are sites."""
     options: dict[str, float | bool] = Field(default_factory=dict)
     """Extra arguments of the noise type (``ratio`` for combined, ``straight_through``)."""
-
-    @field_validator("type")
-    @classmethod
-    def _known(cls, name: str) -> str:
-        from ..noise import NOISES
-
-        return _check_registered(NOISES, name)
 
     @field_validator("sites", mode="before")
     @classmethod
@@ -124,8 +117,6 @@ class NoiseSpec(_Section):
 
     @model_validator(mode="after")
     def _options_fit(self) -> NoiseSpec:
-        from ..noise import NOISES
-
         if self.type in NOISES and self.options:
             try:
                 NOISES.create(self.type, **self.options)
@@ -314,12 +305,6 @@ class Spec(_Section):
         return isinstance(self.sigma, AdaptiveGrid)
 
 
-def _check_registered(registry: Registry, name: str) -> str:
-    if name not in registry:
-        raise ValueError(str(unknown_name(registry.kind, name, registry.names())))
-    return name
-
-
 # --- reading and checking ----------------------------------------------------------------
 
 
@@ -411,10 +396,6 @@ def load_spec(path: str | Path) -> tuple[Spec, tuple[Site, ...]]:
 
 def model_sites(spec: Spec) -> tuple[Site, ...]:
     """The noise sites of the spec's model on the spec's dataset."""
-    from ..data import create_dataset
-    from ..inject import inject
-    from ..models import create_model
-
     data = create_dataset(spec.data.name, root=spec.data.root)
     net = create_model(
         spec.model.name, num_classes=data.num_classes, input_shape=data.input_shape, batchnorm=spec.model.batchnorm
