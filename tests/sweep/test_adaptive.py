@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from noisewalk.metrics import logistic
-from noisewalk.sweep.adaptive import MidpointSearch
+from noisewalk.sweep.adaptive import MidpointSearch, replay
 from noisewalk.sweep.runner import run_study
 from noisewalk.sweep.spec import AdaptiveGrid, check_sites, parse_spec
 from noisewalk.sweep.store import Store
@@ -65,9 +65,18 @@ def test_finds_mu_with_few_networks(mu):
 
 def test_replaying_gives_the_same_decisions():
     acc = measure(0.8)
-    a = search_run(MidpointSearch(grid(), 3, chance=0.1, n_test=1000), acc)
-    b = search_run(MidpointSearch(grid(), 3, chance=0.1, n_test=1000), acc)
-    assert a == b
+    search = MidpointSearch(grid(), 3, chance=0.1, n_test=1000)
+    levels, rounds = search_run(search, acc)
+    assert search_run(MidpointSearch(grid(), 3, chance=0.1, n_test=1000), acc) == (levels, rounds)
+    # replaying on stored results, with unrelated levels among them, retraces the same search
+    stored = {(s, r): acc(s, r) for s in [*levels, 0.5, 2.0] for r in range(3)}
+    again, want, n = replay(search, stored)
+    assert again == levels and want == {} and n == len(rounds)
+    # with the last round missing, it asks for exactly that round
+    last = rounds[-1]
+    partial = {(s, r): v for (s, r), v in stored.items() if not (s in last and r == last[s] - 1)}
+    _, want, n = replay(search, partial)
+    assert want == last and n == len(rounds)
 
 
 def test_extends_when_the_fall_is_outside_the_coarse_grid():

@@ -117,3 +117,24 @@ class MidpointSearch:
         if mid in (sigma[i], sigma[i + 1]):
             return {}, SearchState(fit, True, "the fall cannot be sampled more finely")
         return {mid: self.repetitions}, SearchState(fit, False, f"refining [{sigma[i]:.4g}, {sigma[i + 1]:.4g}]")
+
+
+def replay(search: MidpointSearch, stored: dict[tuple[float, int], float]) -> tuple[Levels, dict[float, int], int]:
+    """Run ``search`` from its start on stored accuracies, keyed by (level, repetition).
+
+    Returns the levels it has measured (each with the repetitions it asked for), what it
+    asks for next (empty when it is finished) and how many rounds it has taken. Levels in
+    ``stored`` that the search never asked for are not used.
+    """
+    levels: Levels = {}
+    rounds = 0
+    while want := search.propose(levels):
+        rounds += 1
+        if any((s, r) not in stored for s, reps in want.items() for r in range(reps)):
+            return levels, want, rounds
+        before = {s: len(v) for s, v in levels.items()}
+        for s, reps in want.items():
+            levels[s] = [stored[(s, r)] for r in range(reps)]
+        if {s: len(v) for s, v in levels.items()} == before:  # pragma: no cover  (asks for what it has)
+            break
+    return levels, {}, rounds

@@ -25,7 +25,7 @@ from typing import Any
 from ..errors import InvalidParameterError
 from ..inject import Site
 from ..runs import write_json
-from .adaptive import MidpointSearch
+from .adaptive import MidpointSearch, replay
 from .analysis import StudyCurve, study_curves
 from .executors import Executor, create_executor
 from .plan import Point, TrainingJob, grid_points, plan_jobs, selections
@@ -183,17 +183,9 @@ def _adaptive_points(run: _Run, spec: Spec, sites: tuple[Site, ...]) -> list[Poi
     for sel in selections(spec, sites):
         curve_id = plan_jobs(spec, [Point(sel, spec.sigma.start, 0)])[0].trials[0].curve_id
         stored = {(r["sigma"], r["repetition"]): r["accuracy"] for r in rows if r["curve_id"] == curve_id}
-        levels: dict[float, list[float]] = {}
-        while want := search.propose(levels):
-            wanted = [Point(sel, s, r) for s, reps in want.items() for r in range(reps)]
-            points.extend(wanted)
-            if any((p.sigma, p.repetition) not in stored for p in wanted):
-                break  # this curve's next round
-            before = dict(levels)
-            for s, reps in want.items():
-                levels[s] = [stored[(s, r)] for r in range(reps)]
-            if levels == before:  # pragma: no cover  (a planner asking for what it has)
-                break
+        levels, want, _ = replay(search, stored)
+        for s, reps in [*((s, len(v)) for s, v in levels.items()), *want.items()]:
+            points.extend(Point(sel, s, r) for r in range(reps))
     return points
 
 
