@@ -16,8 +16,8 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from .registry import Registry
 from .errors import InvalidParameterError
+from .registry import Registry
 from .validate import check_range, check_sigma
 
 NOISES: Registry[Noise] = Registry("noise type")
@@ -48,7 +48,9 @@ class Noise(nn.Module):
     def sigma(self, value: float | Tensor) -> None:
         value = check_sigma("sigma", value)
         if isinstance(value, Tensor) and value.dim() != 1:
-            raise InvalidParameterError(f"a per-sample sigma must be 1-D over the batch; got shape {tuple(value.shape)}")
+            raise InvalidParameterError(
+                f"a per-sample sigma must be 1-D over the batch; got shape {tuple(value.shape)}"
+            )
         self._sigma = value
 
     def is_active(self) -> bool:
