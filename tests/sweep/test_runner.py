@@ -11,7 +11,7 @@ import pytest
 
 from noisewalk.errors import InvalidParameterError, MissingDependencyError
 from noisewalk.sweep import worker
-from noisewalk.sweep.executors import LocalExecutor, SlurmExecutor, create_executor
+from noisewalk.sweep.executors import Executor, LocalExecutor, SlurmExecutor, create_executor
 from noisewalk.sweep.runner import run_study, study_lock
 from noisewalk.sweep.spec import SlurmSettings, check_sites, parse_spec
 from noisewalk.sweep.store import Store
@@ -164,3 +164,33 @@ def test_interrupted_job_resumes_from_its_last_epoch(tmp_path, monkeypatch, site
 def test_one_driver_per_study(tmp_path, sites):
     with study_lock(tmp_path), pytest.raises(InvalidParameterError, match="another sweep is running"):
         run_study(GLOBAL, tmp_path, sites=sites)
+
+
+class _Died:
+    def done(self):
+        return True
+
+    def result(self):
+        raise OSError("worker node lost")
+
+
+class _Refusing(Executor):
+    name = "refusing"
+
+    def __init__(self, submit_fails: bool):
+        super().__init__(1)
+        self.submit_fails = submit_fails
+
+    def submit(self, fn, task):
+        if self.submit_fails:
+            raise RuntimeError("submission refused")
+        return _Died()
+
+
+@pytest.mark.parametrize(("submit_fails", "error"), [(True, "RuntimeError: submission refused"),
+                                                     (False, "OSError: worker node lost")])
+def test_executor_failures_are_recorded(tmp_path, sites, submit_fails, error):
+    result = run_study(GLOBAL, tmp_path, sites=sites, executor=_Refusing(submit_fails))
+    assert result.counts["failed"] == 10 and result.failures == [(error, 10)]
+    with Store(tmp_path, readonly=True) as store:
+        assert store.job_counts()["failed"] == 2

@@ -134,7 +134,7 @@ class _Run:
             [TrialTask(t.trial_id, None if t.selection.sites is None else list(t.selection.sites), t.sigma,
                        self.spec.evaluation.repeats) for t in job.trials],
             checkpoint=str(self.store.checkpoint_path(job.job_id).resolve()), device=self.device,
-            threads=self.threads, data_root=self.spec.data.root,
+            threads=self.threads, data_root=str(Path(self.spec.data.root).resolve()) if self.spec.data.root else None,
         )
 
     def dispatch(self, jobs: list[TrainingJob]) -> None:
@@ -148,7 +148,11 @@ class _Run:
                 self.store.mark_running(task.job_id, ids)
                 self.attempted.update(ids)
                 self.status.update(dict.fromkeys(ids, "running"))
-                handle = self.executor.submit(run_job, task)
+                try:
+                    handle = self.executor.submit(run_job, task)
+                except Exception as exc:  # the executor cannot take jobs (a broken pool, a refused submission)
+                    self._finish(JobOutcome.failed(task, exc, traceback.format_exc()))
+                    continue
                 flight[id(handle)] = (handle, task)
                 self._count()
             for handle in self.executor.wait([h for h, _ in flight.values()], timeout=0.5):
@@ -157,13 +161,16 @@ class _Run:
                     outcome: JobOutcome = handle.result()
                 except Exception as exc:  # the worker process itself died
                     outcome = JobOutcome.failed(task, exc, traceback.format_exc())
-                self.store.record(outcome)
-                if outcome.error is None and outcome.epochs_run:
-                    self.trained += 1
-                    self.resumed += outcome.resumed_from > 0
-                for t in outcome.trials:
-                    self.status[t.trial_id] = "done" if t.error is None and t.accuracies is not None else "failed"
-                self._count()
+                self._finish(outcome)
+
+    def _finish(self, outcome: JobOutcome) -> None:
+        self.store.record(outcome)
+        if outcome.error is None and outcome.epochs_run:
+            self.trained += 1
+            self.resumed += outcome.resumed_from > 0
+        for t in outcome.trials:
+            self.status[t.trial_id] = "done" if t.error is None and t.accuracies is not None else "failed"
+        self._count()
 
 
 def _adaptive_points(run: _Run, spec: Spec, sites: tuple[Site, ...]) -> list[Point]:
