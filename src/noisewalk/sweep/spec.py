@@ -8,7 +8,7 @@ rejects a bad spec before any work starts, listing every problem with its field 
 
     spec digits.toml has 3 problems:
       training.epochs: Input should be a valid integer (got 'ten')
-      sigma.start: must be > 0 for a log grid (got -1.0)
+      sigma.start: must be > 0 for a log grid; got -1.0
       model.name: unknown model 'mpl'. Did you mean 'mlp'? ...
 """
 
@@ -23,6 +23,7 @@ from typing import Annotated, Any, Literal
 
 import numpy as np
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from torch import nn
 
 from ..data import DATASETS, create_dataset
 from ..errors import InvalidParameterError
@@ -405,8 +406,6 @@ def model_sites(spec: Spec) -> tuple[Site, ...]:
 
 def _probe(sites: tuple[Site, ...]) -> NoisyModel:
     """A stand-in model with these sites, to resolve site selectors against them."""
-    from torch import nn
-
     return NoisyModel(nn.Identity(), list(sites), nn.ModuleList(), "hooks")
 
 
