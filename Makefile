@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 # torch and torchvision as pinned in pyproject.toml; pip takes them from local files where they exist
-EXTRAS ?= test,quant
+EXTRAS ?= test,quant,ray,slurm,parquet
 
 .PHONY: demo test test-slow lint format clean
 

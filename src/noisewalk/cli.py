@@ -446,5 +446,112 @@ def report_cmd(
     out_console.print(f"report: {result.html}")
 
 
+def _sweep_report(curves, title: str) -> None:
+    from .report import midpoint_table
+
+    rows = midpoint_table({f"{c.selection} (train noise {c.train_noise})": (c.fit, max(c.mean)) for c in curves})
+    if rows:
+        _print_mu_table(rows, title)
+
+
+def _failure_lines(failures: list[tuple[str, int]]) -> str:
+    return "\n".join(f"  {n} × {error}" for error, n in failures)
+
+
+@app.command()
+def sweep(
+    spec: Annotated[Path, typer.Argument(help="Experiment spec (TOML), see docs/sweeps.md.")],
+    executor: Annotated[str, typer.Option(help="local, ray or slurm.")] = "local",
+    workers: Annotated[int, typer.Option(help="Training jobs at the same time (local: >1 uses processes).")] = 1,
+    out: Annotated[Path | None, typer.Option(help="Study folder (default: runs/<spec name>).")] = None,
+    device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
+    threads: Annotated[int, typer.Option(help="torch threads per job.")] = 1,
+    ray_address: Annotated[str | None, typer.Option(help="Ray cluster (default: the spec's, else local).")] = None,
+    retry_failed: Annotated[bool, typer.Option(help="Run trials that failed in an earlier run again.")] = True,
+    quiet: Annotated[bool, typer.Option(help="No progress display.")] = False,
+) -> None:
+    """Run a noise study from its spec; rerun the same command to continue an interrupted one."""
+    from .sweep.runner import run_study
+    from .sweep.spec import load_spec
+
+    with _errors():
+        parsed, sites = load_spec(spec)
+        folder = out or Path("runs") / parsed.name
+        columns = (
+            TextColumn("[bold]{task.description}"), BarColumn(), TextColumn("{task.fields[counts]}"),
+            TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn(),
+        )
+        try:
+            with Progress(*columns, console=console, disable=quiet) as bar:
+                task = bar.add_task(parsed.name, total=None, counts="planning")
+
+                def update(p) -> None:
+                    text = f"done {p.done}/{p.total} · running {p.running} · failed {p.failed}"
+                    if parsed.adaptive:
+                        text += f" · round {p.round}"
+                    bar.update(task, total=p.total, completed=p.done + p.failed, counts=text)
+
+                result = run_study(
+                    parsed, folder, sites=sites, spec_text=spec.read_text(), executor=executor, workers=workers,
+                    device=device, threads=threads, ray_address=ray_address, retry_failed=retry_failed,
+                    progress=update,
+                )
+        except KeyboardInterrupt:
+            console.print(f"interrupted: run the same command again to continue (results so far are in {folder})")
+            raise typer.Exit(130) from None
+    _sweep_report(result.curves, f"{parsed.name}: midpoint noise level μ")
+    c = result.counts
+    out_console.print(
+        f"{c['done']} of {c['total']} trials done, {c['failed']} failed; {result.trained} networks trained"
+        f" ({result.resumed} resumed from a checkpoint) in {result.seconds:.1f} s with {executor}"
+    )
+    if result.failures:
+        out_console.print(f"failed trials, by error:\n{_failure_lines(result.failures)}", highlight=False)
+    out_console.print(f"results: {folder / 'study.sqlite'}")
+    if c["failed"]:
+        raise typer.Exit(1)
+
+
+@app.command()
+def status(
+    folder: Annotated[Path, typer.Argument(help="Study folder (the --out of `noisewalk sweep`).")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print the status as JSON.")] = False,
+) -> None:
+    """How far a study is: trials per status, failures, and mu of every curve so far."""
+    from .sweep.analysis import study_curves
+    from .sweep.store import Store
+
+    with _errors(), Store(folder, readonly=True) as store:
+        counts, jobs, failures = store.counts(), store.job_counts(), store.failures()
+        log = bool(store.info().get("spec", {}).get("evaluation", {}).get("log_fit", False))
+        curves = study_curves(store.rows(), log=log)
+    if as_json:
+        record = {"trials": counts, "jobs": jobs, "failures": [{"error": e, "trials": n} for e, n in failures],
+                  "curves": [c.to_dict() for c in curves]}
+        out_console.print_json(json.dumps(record, default=str).replace("NaN", "null"))
+        return
+    out_console.print(
+        f"trials: {counts['done']} done, {counts['running']} running, {counts['pending']} pending,"
+        f" {counts['failed']} failed, {counts['total']} in all; training jobs: {jobs['done']} of {jobs['total']} done"
+    )
+    if failures:
+        out_console.print(f"failed trials, by error:\n{_failure_lines(failures)}", highlight=False)
+    _sweep_report(curves, f"{folder}: midpoint noise level μ")
+
+
+@app.command()
+def export(
+    folder: Annotated[Path, typer.Argument(help="Study folder.")],
+    format: Annotated[str, typer.Option("--format", help="csv or parquet.")] = "csv",
+    out: Annotated[Path | None, typer.Option(help="Output file (default: FOLDER/trials.<format>).")] = None,
+) -> None:
+    """Write every trial of a study (one row each, with its job's columns) as CSV or Parquet."""
+    from .sweep.store import Store
+
+    with _errors(), Store(folder, readonly=True) as store:
+        path = store.export(out or folder / f"trials.{format}", format)
+        rows = store.counts()["total"]
+    out_console.print(f"{rows} trials written to {path}")
+
 def main() -> None:  # pragma: no cover
     app()

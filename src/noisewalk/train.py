@@ -20,6 +20,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from .checkpoint import restore_training_state, training_state
 from .data import DataSplits, TensorData, TensorLoader
 from .errors import InvalidParameterError
 from .inject import NoisyModel, SiteSelector
@@ -133,11 +134,16 @@ def train(
     device: str | torch.device = "auto",
     on_epoch: Callable[[dict[str, float]], None] | None = None,
     class_weights: Tensor | None = None,
+    resume: dict[str, Any] | None = None,
+    checkpoint: Callable[[dict[str, Any]], None] | None = None,
 ) -> TrainResult:
     """Train ``model`` in place on ``data`` and return its history.
 
     With ``config.sigma > 0`` the model must be a :class:`NoisyModel`; its chosen sites
     carry the training noise (others none) in training and in the per-epoch test.
+    ``checkpoint`` receives the training state after every epoch (see
+    :mod:`noisewalk.checkpoint`); passing such a state back as ``resume`` continues from
+    that epoch and gives the same result as an uninterrupted run.
     """
     config = config or TrainConfig()
     dev = resolve_device(device)
@@ -159,8 +165,12 @@ def train(
     weights = class_weights.to(dev) if class_weights is not None else None
     level_gen = torch.Generator().manual_seed(config.seed + 1)  # VANT draws, apart from the batch order
     result = TrainResult()
+    first_epoch = 0
+    if resume is not None:
+        first_epoch, result.history = restore_training_state(resume, model, opt, sched, gen)
+        result.nonfinite_steps = sum(int(r["nonfinite_steps"]) for r in result.history)
     start = time.perf_counter()
-    for epoch in range(config.epochs):
+    for epoch in range(first_epoch, config.epochs):
         t0 = time.perf_counter()
         sigma = config.sigma_at(epoch)
         if noisy:
@@ -203,6 +213,8 @@ def train(
         result.nonfinite_steps += skipped
         if on_epoch is not None:
             on_epoch(record)
+        if checkpoint is not None:
+            checkpoint(training_state(epoch + 1, model, opt, sched, gen, result.history))
     last = result.history[-config.last_epochs :]
     result.accuracy = float(np.mean([r["test_acc"] for r in last]))
     result.seconds = time.perf_counter() - start
