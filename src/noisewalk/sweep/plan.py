@@ -43,11 +43,26 @@ class Selection:
 
 @dataclass(frozen=True)
 class Point:
-    """A requested trial: a selection, a level and a repetition index."""
+    """A requested trial: a selection, a level, a repetition index and a model variant
+    (``None``: the float model; else a quantization setting from ``Spec.variants``)."""
 
     selection: Selection
     sigma: float
     repetition: int
+    variant: tuple[tuple[str, Any], ...] | None = None
+
+
+def variant_key(variant: dict[str, Any] | None) -> tuple[tuple[str, Any], ...] | None:
+    """A hashable form of a variant, for :class:`Point`."""
+    return None if variant is None else tuple(sorted(variant.items()))
+
+
+def variant_label(quant: dict[str, Any] | None) -> str:
+    """``fp32``, ``8-bit dynamic`` or ``8-bit constant s=8``."""
+    if not quant:
+        return "fp32"
+    label = f"{quant['quant_bits']}-bit {quant['act_scaling']}"
+    return f"{label} s={quant['scale']:g}" if quant.get("scale") is not None else label
 
 
 @dataclass(frozen=True)
@@ -88,20 +103,27 @@ def _train_noise(spec: Spec, selection: Selection, sigma: float) -> tuple[float,
     mode = spec.training.noise
     if mode is TrainNoise.NONE:
         return 0.0, None
-    if mode is TrainNoise.MATCHED:
+    if mode in (TrainNoise.MATCHED, TrainNoise.VANT, TrainNoise.VANT_EPOCH):
         return sigma, None if selection.sites is None else list(selection.sites)
     raise InvalidParameterError(f"training.noise={mode.value!r} has no training plan")  # pragma: no cover
 
 
-def job_config(spec: Spec, seed: int, train_sigma: float, train_sites: list[str] | None) -> dict[str, Any]:
+def job_config(
+    spec: Spec, seed: int, train_sigma: float, train_sites: list[str] | None,
+    variant: tuple[tuple[str, Any], ...] | None = None,
+) -> dict[str, Any]:
     """Everything that decides what a training job produces (the data's location does not)."""
-    training = spec.training.model_dump(mode="json")
-    return {
+    vant = spec.training.noise in (TrainNoise.VANT, TrainNoise.VANT_EPOCH)
+    training = spec.training.model_dump(mode="json", exclude=None if vant else {"vant_alpha", "vant_theta"})
+    config = {
         "model": spec.model.model_dump(mode="json"),
         "data": {"name": spec.data.name},
         "noise": spec.noise.model_dump(mode="json", include={"type", "at_batchnorm", "options"}),
         "training": {**training, "sigma": canonical_sigma(train_sigma), "sites": train_sites, "seed": seed},
     }
+    if variant is not None:
+        config["quant"] = dict(variant)
+    return config
 
 
 def trial_config(job: dict[str, Any], selection: Selection, sigma: float, repeats: int) -> dict[str, Any]:
@@ -126,7 +148,7 @@ def plan_jobs(spec: Spec, points: Iterable[Point]) -> list[TrainingJob]:
             raise InvalidParameterError(f"repetition {p.repetition} is out of range 0..{len(seeds) - 1}")
         seed = seeds[p.repetition]
         sigma = canonical_sigma(p.sigma)
-        jcfg = job_config(spec, seed, *_train_noise(spec, p.selection, sigma))
+        jcfg = job_config(spec, seed, *_train_noise(spec, p.selection, sigma), p.variant)
         job_id = stable_id(jcfg)
         job = jobs.setdefault(job_id, TrainingJob(job_id, seed, p.repetition, jcfg))
         tcfg = trial_config(jcfg, p.selection, sigma, spec.evaluation.repeats)
@@ -144,8 +166,9 @@ def grid_points(spec: Spec, sites: tuple[Site, ...], levels: list[float] | None 
     """Every (selection, level, repetition) of a fixed grid."""
     levels = spec.sigma.levels() if levels is None else levels
     return [
-        Point(sel, sigma, r)
+        Point(sel, sigma, r, variant_key(v))
         for r in range(len(spec.seed_list))
+        for v in spec.variants
         for sel in selections(spec, sites)
         for sigma in levels
     ]

@@ -28,7 +28,7 @@ from ..runs import write_json
 from .adaptive import MidpointSearch, replay
 from .analysis import StudyCurve, study_curves
 from .executors import Executor, create_executor
-from .plan import Point, TrainingJob, grid_points, plan_jobs, selections
+from .plan import Point, TrainingJob, grid_points, plan_jobs, selections, variant_key
 from .spec import Spec, check_sites
 from .store import Store
 from .worker import JobOutcome, JobTask, TrialTask, run_job
@@ -187,12 +187,13 @@ def _adaptive_points(run: _Run, spec: Spec, sites: tuple[Site, ...]) -> list[Poi
     search = MidpointSearch(spec.sigma, len(spec.seed_list), chance=1.0 / classes if classes else None,
                             n_test=n_test, log=spec.evaluation.log_fit)
     points = []
-    for sel in selections(spec, sites):
-        curve_id = plan_jobs(spec, [Point(sel, spec.sigma.start, 0)])[0].trials[0].curve_id
-        stored = {(r["sigma"], r["repetition"]): r["accuracy"] for r in rows if r["curve_id"] == curve_id}
-        levels, want, _ = replay(search, stored)
-        for s, reps in [*((s, len(v)) for s, v in levels.items()), *want.items()]:
-            points.extend(Point(sel, s, r) for r in range(reps))
+    for variant in map(variant_key, spec.variants):
+        for sel in selections(spec, sites):
+            curve_id = plan_jobs(spec, [Point(sel, spec.sigma.start, 0, variant)])[0].trials[0].curve_id
+            stored = {(r["sigma"], r["repetition"]): r["accuracy"] for r in rows if r["curve_id"] == curve_id}
+            levels, want, _ = replay(search, stored)
+            for s, reps in [*((s, len(v)) for s, v in levels.items()), *want.items()]:
+                points.extend(Point(sel, s, r, variant) for r in range(reps))
     return points
 
 

@@ -32,6 +32,7 @@ from ..models import MODELS, create_model
 from ..noise import NOISES
 from ..registry import Registry
 from ..validate import unknown_name
+from ..vant import VANT_ALPHA
 
 SIGMA_DIGITS = 12
 """Noise levels are rounded to this many significant digits, so that the same level
@@ -61,6 +62,10 @@ class TrainNoise(StrEnum):
     """Without noise: one network per repetition serves every site selection and level."""
     MATCHED = "matched"
     """With the noise inference will see (same sites, same level): one network per point."""
+    VANT = "vant"
+    """Variance-aware noisy training around the inference level: a level per image."""
+    VANT_EPOCH = "vant-epoch"
+    """Variance-aware noisy training with one level drawn per epoch."""
 
 
 class _Section(BaseModel):
@@ -232,6 +237,40 @@ class TrainingSpec(_Section):
     clamp_weights: bool = False
     augment: bool = True
     last_epochs: Annotated[int, Field(ge=1)] = 5
+    vant_alpha: Annotated[float, Field(ge=0)] = VANT_ALPHA
+    """VANT: sigma_i = alpha * sigma_train + theta * |z_i| (used by the vant modes only)."""
+    vant_theta: Annotated[float, Field(ge=0)] | None = None
+    """VANT's theta; None takes the authors' value for the training level."""
+
+
+class QuantSpec(_Section):
+    """Quantization-aware training (Brevitas): every combination below is one configuration."""
+
+    bits: Annotated[list[Annotated[int, Field(ge=2, le=16)]], Field(min_length=1)]
+    """Bit widths of weights and activations (the papers use 4, 8, 16)."""
+    act_scaling: Annotated[list[Literal["dynamic", "constant"]], Field(min_length=1)] = ["dynamic"]
+    """Activation scaling: dynamic (learned steps) and/or constant (the fixed steps in ``scale``)."""
+    scale: list[Annotated[float, Field(gt=0)]] = []
+    """Fixed activation steps s for constant scaling."""
+    include_float: bool = True
+    """Also train the float (fp32) model as the baseline."""
+
+    @model_validator(mode="after")
+    def _scales(self) -> QuantSpec:
+        if "constant" in self.act_scaling and not self.scale:
+            raise ValueError("constant scaling needs at least one step in scale")
+        if self.scale and "constant" not in self.act_scaling:
+            raise ValueError("scale is only used with act_scaling including 'constant'")
+        return self
+
+    def variants(self) -> list[dict[str, Any] | None]:
+        """The configurations: None for the float baseline, else quant_bits/act_scaling/scale."""
+        out: list[dict[str, Any] | None] = [None] if self.include_float else []
+        for bits in dict.fromkeys(self.bits):
+            for scaling in dict.fromkeys(self.act_scaling):
+                steps = dict.fromkeys(self.scale) if scaling == "constant" else [None]
+                out += [{"quant_bits": bits, "act_scaling": scaling, "scale": s} for s in steps]
+        return out
 
 
 class EvaluationSpec(_Section):
@@ -282,6 +321,8 @@ class Spec(_Section):
     noise: NoiseSpec = NoiseSpec()
     sigma: SigmaGrid
     training: TrainingSpec = TrainingSpec()
+    quant: QuantSpec | None = None
+    """Quantization-aware training; absent: float models only."""
     evaluation: EvaluationSpec = EvaluationSpec()
     executor: ExecutorSettings = ExecutorSettings()
 
@@ -304,6 +345,11 @@ class Spec(_Section):
     @property
     def adaptive(self) -> bool:
         return isinstance(self.sigma, AdaptiveGrid)
+
+    @property
+    def variants(self) -> list[dict[str, Any] | None]:
+        """The model configurations of the study: ``[None]`` (float) unless ``quant`` asks for more."""
+        return [None] if self.quant is None else self.quant.variants()
 
 
 # --- reading and checking ----------------------------------------------------------------

@@ -27,7 +27,7 @@ from ..errors import InvalidParameterError
 from ..runs import _jsonable, environment, write_atomic
 from ..validate import check_choice
 from .extras import require
-from .plan import TrainingJob
+from .plan import TrainingJob, variant_label
 from .worker import JobOutcome
 
 DB_NAME = "study.sqlite"
@@ -44,7 +44,7 @@ CREATE TABLE IF NOT EXISTS jobs (
     config TEXT NOT NULL,            -- JSON: model, data, noise, training (seed included)
     seed INTEGER NOT NULL,
     repetition INTEGER NOT NULL,
-    train_noise TEXT NOT NULL,
+    train_noise TEXT NOT NULL,       -- training noise mode, and the quantization setting with QAT
     train_sigma REAL NOT NULL,
     status TEXT NOT NULL,            -- pending | running | done | failed
     attempts INTEGER NOT NULL DEFAULT 0,
@@ -75,7 +75,7 @@ CREATE TABLE IF NOT EXISTS trials (
     model TEXT NOT NULL,
     dataset TEXT NOT NULL,
     noise TEXT NOT NULL,
-    train_noise TEXT NOT NULL,
+    train_noise TEXT NOT NULL,       -- training noise mode, and the quantization setting with QAT
     status TEXT NOT NULL,            -- pending | running | done | failed
     accuracy REAL,                   -- mean over the noise draws
     accuracies TEXT,                 -- JSON: accuracy of each noise draw
@@ -168,10 +168,13 @@ class Store:
         with self.db:
             for job in jobs:
                 training = job.config["training"]
+                recipe = training["noise"] if "quant" not in job.config else (
+                    f"{training['noise']}, {variant_label(job.config['quant'])}"
+                )
                 self.db.execute(
                     "INSERT OR IGNORE INTO jobs (job_id, config, seed, repetition, train_noise, train_sigma, status)"
                     " VALUES (?, ?, ?, ?, ?, ?, 'pending')",
-                    (job.job_id, _json(job.config), job.seed, job.repetition, training["noise"], training["sigma"]),
+                    (job.job_id, _json(job.config), job.seed, job.repetition, recipe, training["sigma"]),
                 )
                 for t in job.trials:
                     new += self.db.execute(
@@ -180,7 +183,7 @@ class Store:
                         " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,'pending')",
                         (t.trial_id, t.job_id, t.curve_id, _json(t.config), t.selection.label, t.sigma, t.repetition,
                          t.seed, job.config["model"]["name"], job.config["data"]["name"], job.config["noise"]["type"],
-                         training["noise"]),
+                         recipe),
                     ).rowcount
         return new
 

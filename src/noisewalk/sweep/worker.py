@@ -24,8 +24,10 @@ from ..checkpoint import load_checkpoint, save_checkpoint
 from ..data import DataSplits, create_dataset
 from ..inject import inject
 from ..models import create_model
+from ..quant import quantize
 from ..runs import environment
 from ..train import TrainConfig, evaluate, resolve_device, seed_everything, train
+from ..vant import VANT_ALPHA
 
 
 @dataclass
@@ -127,6 +129,9 @@ def _run(task: JobTask) -> JobOutcome:
         cfg["model"]["name"], num_classes=data.num_classes, input_shape=data.input_shape,
         batchnorm=cfg["model"]["batchnorm"],
     )
+    if "quant" in cfg:
+        q = cfg["quant"]
+        net = quantize(net, q["quant_bits"], q["act_scaling"], q["scale"], inplace=True)
     model = inject(net, cfg["noise"]["type"], batchnorm=cfg["noise"]["at_batchnorm"], **cfg["noise"]["options"])
     training = cfg["training"]
     config = TrainConfig(
@@ -134,6 +139,8 @@ def _run(task: JobTask) -> JobOutcome:
         weight_decay=training["weight_decay"], sigma=training["sigma"], sites=training["sites"],
         warmup_epochs=training["warmup_epochs"], clamp_weights=training["clamp_weights"],
         augment=training["augment"], last_epochs=training["last_epochs"], seed=seed,
+        noise_mode=training["noise"] if training["noise"].startswith("vant") else "fixed",
+        vant_alpha=training.get("vant_alpha", VANT_ALPHA), vant_theta=training.get("vant_theta"),
     )
     state = load_checkpoint(task.checkpoint)
     resumed_from = int(state["epoch"]) if state is not None else 0
