@@ -27,6 +27,8 @@ activation, each convolution and linear layer, and so on.
 
 from __future__ import annotations
 
+import logging
+
 import copy
 from types import ModuleType
 from typing import Any, Literal
@@ -59,6 +61,8 @@ def brevitas() -> ModuleType:
     Raises :class:`MissingDependencyError` with the install command when Brevitas is missing.
     """
     global _registered
+    # Brevitas imports torch's C++ extension helper, which warns on machines without CUDA
+    logging.getLogger("torch.utils.cpp_extension").setLevel(logging.ERROR)
     try:
         import brevitas.nn as qnn
     except ImportError as exc:
