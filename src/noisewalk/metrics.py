@@ -45,8 +45,30 @@ def stacked_logistic(x, a_min, h1, mu1, w1, h2, mu2, w2):
     return a_min + h1 * expit(-(x - mu1) / w1) + h2 * expit(-(x - mu2) / w2)
 
 
+class _Fitted:
+    """What fit results share: the fitted curve and a plain-dict form."""
+
+    params: tuple[float, ...]
+    log: bool
+    _shape = staticmethod(logistic)
+
+    def predict(self, sigma) -> np.ndarray:
+        """The fitted curve at ``sigma`` (NaN where there was no fit)."""
+        sigma = np.asarray(sigma, dtype=float)
+        if not self.params:
+            return np.full_like(sigma, np.nan)
+        with np.errstate(divide="ignore"):
+            x = np.log10(sigma) if self.log else sigma
+        return type(self)._shape(x, *self.params)
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["params"] = list(self.params)
+        return d
+
+
 @dataclass(frozen=True)
-class MidpointFit:
+class MidpointFit(_Fitted):
     """Result of :func:`fit_midpoint`. ``mu`` is NaN when there is no midpoint in range."""
 
     mu: float
@@ -67,18 +89,8 @@ class MidpointFit:
         """Uncertainty of mu relative to mu (HN prints it as a percentage)."""
         return self.mu_err / self.mu if self.mu and math.isfinite(self.mu) else math.nan
 
-    def predict(self, sigma) -> np.ndarray:
-        """The fitted curve at ``sigma`` (NaN where there was no fit)."""
-        sigma = np.asarray(sigma, dtype=float)
-        if not self.params:
-            return np.full_like(sigma, np.nan)
-        with np.errstate(divide="ignore"):
-            x = np.log10(sigma) if self.log else sigma
-        return logistic(x, *self.params)
-
     def to_dict(self) -> dict:
-        d = asdict(self)
-        d["params"] = list(self.params)
+        d = super().to_dict()
         d["sigma_range"] = list(self.sigma_range)
         d["rel_err"] = self.rel_err
         return d
@@ -91,7 +103,7 @@ class MidpointFit:
 
 
 @dataclass(frozen=True)
-class StackedFit:
+class StackedFit(_Fitted):
     """Result of :func:`fit_stacked`: two midpoints, lower first."""
 
     mu1: float
@@ -106,18 +118,7 @@ class StackedFit:
     dof: int = 0
     params: tuple[float, ...] = field(default=(), repr=False)
 
-    def predict(self, sigma) -> np.ndarray:
-        sigma = np.asarray(sigma, dtype=float)
-        if not self.params:
-            return np.full_like(sigma, np.nan)
-        with np.errstate(divide="ignore"):
-            x = np.log10(sigma) if self.log else sigma
-        return stacked_logistic(x, *self.params)
-
-    def to_dict(self) -> dict:
-        d = asdict(self)
-        d["params"] = list(self.params)
-        return d
+    _shape = staticmethod(stacked_logistic)
 
 
 @dataclass(frozen=True)

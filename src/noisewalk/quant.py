@@ -27,9 +27,8 @@ activation, each convolution and linear layer, and so on.
 
 from __future__ import annotations
 
-import logging
-
 import copy
+import logging
 from types import ModuleType
 from typing import Any, Literal
 
