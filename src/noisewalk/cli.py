@@ -371,6 +371,9 @@ def demo(
     sigmas: Annotated[str, typer.Option(help="Noise grid (log range LOW:HIGH:COUNT or a list).")] = "1e-2:1e2:13",
     seed: Annotated[int, typer.Option(help="Seed of the first repetition.")] = 0,
     device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
+    threads: Annotated[
+        int, typer.Option(help="torch CPU threads; the demo's MLP is so small that one thread is fastest.")
+    ] = 1,
 ) -> None:
     """MLP on the embedded digits: mu without and with matched noisy training."""
     from .curve import CurveSpec, run_curve
@@ -382,6 +385,11 @@ def demo(
     with _errors():
         grid = parse_sigmas(sigmas)
         dev = resolve_device(device)
+        import torch
+
+        from .validate import check_positive_int
+
+        torch.set_num_threads(check_positive_int("threads", threads))
         data = create_dataset("digits")
         specs = {
             mode: CurveSpec(
