@@ -5,6 +5,7 @@ from __future__ import annotations
 from importlib.metadata import PackageNotFoundError, version
 
 from .errors import (
+    DatasetError,
     InvalidParameterError,
     MissingDependencyError,
     NoisewalkError,
@@ -25,6 +26,7 @@ __all__ = [
     "OP_TYPES",
     "AdditiveNoise",
     "CombinedNoise",
+    "DatasetError",
     "InvalidParameterError",
     "MidpointFit",
     "MissingDependencyError",

@@ -167,8 +167,12 @@ def train_cmd(
     sigmas: Annotated[
         str | None, typer.Option(help="Noise grid: '0.1,1,10' or log range 'LOW:HIGH:COUNT'. Default 1e-2:1e2:13.")
     ] = None,
-    train_noise: Annotated[str, typer.Option(help="none: train clean; matched: train at each evaluated level.")] = "none",
-    sites: Annotated[str | None, typer.Option(help="Noisy sites: 'all', or names/indices/op types, comma-separated.")] = None,
+    train_noise: Annotated[
+        str, typer.Option(help="none: train clean; matched: train at each evaluated level.")
+    ] = "none",
+    sites: Annotated[
+        str | None, typer.Option(help="Noisy sites: 'all', or names/indices/op types, comma-separated.")
+    ] = None,
     batchnorm: Annotated[bool, typer.Option(help="Use batch-norm in the model.")] = False,
     epochs: Annotated[int, typer.Option(help="Training epochs.")] = 20,
     lr: Annotated[float, typer.Option(help="Adam learning rate.")] = 1e-3,

@@ -421,7 +421,7 @@ def _discover_hooks(model: nn.Module, batchnorm: bool) -> list[tuple[str, str, s
 
 
 def _place_hooks(model: nn.Module, found, noises: nn.ModuleList) -> None:
-    for (name, op, _target, module), noise in zip(found, noises, strict=True):
+    for (_name, op, _target, module), noise in zip(found, noises, strict=True):
         if op == "input":
             def pre_hook(_m, args, kwargs, noise=noise):
                 return (noise(args[0]), *args[1:]), kwargs

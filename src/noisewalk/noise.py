@@ -7,6 +7,8 @@ a 1-D tensor over the batch), and the same switches:
   the backward pass sees the identity, ``dy/dx = 1``, as the papers do. With ``False``
   the plain autograd gradient flows through the noise expression.
 * ``in_train`` / ``in_eval``: whether the noise is applied in ``train()`` / ``eval()`` mode.
+* ``draws``: where the standard-normal values come from, ``exact`` (fresh draws, the
+  default) or ``pooled`` (cheap on a CPU); see :mod:`noisewalk.draws`.
 
 A level of exactly zero returns the input tensor itself, bit for bit.
 """
@@ -16,8 +18,9 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from .registry import Registry
+from .draws import NormalDraws, make_draws
 from .errors import InvalidParameterError
+from .registry import Registry
 from .validate import check_range, check_sigma
 
 NOISES: Registry[Noise] = Registry("noise type")
@@ -33,12 +36,14 @@ class Noise(nn.Module):
         straight_through: bool = True,
         in_train: bool = True,
         in_eval: bool = True,
+        draws: str | NormalDraws | None = None,
     ) -> None:
         super().__init__()
         self.sigma = sigma
         self.straight_through = straight_through
         self.in_train = in_train
         self.in_eval = in_eval
+        self.draws = make_draws(draws)
 
     @property
     def sigma(self) -> float | Tensor:
@@ -48,7 +53,9 @@ class Noise(nn.Module):
     def sigma(self, value: float | Tensor) -> None:
         value = check_sigma("sigma", value)
         if isinstance(value, Tensor) and value.dim() != 1:
-            raise InvalidParameterError(f"a per-sample sigma must be 1-D over the batch; got shape {tuple(value.shape)}")
+            raise InvalidParameterError(
+                f"a per-sample sigma must be 1-D over the batch; got shape {tuple(value.shape)}"
+            )
         self._sigma = value
 
     def is_active(self) -> bool:
@@ -68,11 +75,15 @@ class Noise(nn.Module):
                     f"per-sample sigma has {s.shape[0]} values but the batch has {x.shape[0]} samples"
                 )
             s = s.to(device=x.device, dtype=x.dtype).reshape(-1, *([1] * (x.dim() - 1)))
+        return self.add_perturbation(x, s)
+
+    def add_perturbation(self, x: Tensor, sigma: float | Tensor) -> Tensor:
+        """``x + perturbation``, with the gradient that ``straight_through`` asks for."""
         if self.straight_through:
             with torch.no_grad():
-                delta = self.perturbation(x.detach(), s)
+                delta = self.perturbation(x.detach(), sigma)
             return x + delta
-        return x + self.perturbation(x, s)
+        return x + self.perturbation(x, sigma)
 
     def perturbation(self, x: Tensor, sigma: float | Tensor) -> Tensor:
         raise NotImplementedError
@@ -80,7 +91,7 @@ class Noise(nn.Module):
     def extra_repr(self) -> str:
         s = self._sigma
         level = f"{s:g}" if isinstance(s, float) else f"per-sample[{s.numel()}]"
-        return f"sigma={level}, straight_through={self.straight_through}"
+        return f"sigma={level}, straight_through={self.straight_through}, draws={self.draws.name}"
 
 
 @NOISES.register("additive")
@@ -88,7 +99,11 @@ class AdditiveNoise(Noise):
     """``y = x + sigma * eps``, ``eps ~ N(0, 1)`` per element."""
 
     def perturbation(self, x: Tensor, sigma: float | Tensor) -> Tensor:
-        return torch.randn_like(x).mul_(sigma)
+        return self.draws.scaled(x, sigma)
+
+    def add_perturbation(self, x: Tensor, sigma: float | Tensor) -> Tensor:
+        # the perturbation does not depend on x: both gradient modes are the identity
+        return self.draws.add_scaled(x, sigma)
 
 
 @NOISES.register("multiplicative")
@@ -96,7 +111,7 @@ class MultiplicativeNoise(Noise):
     """``y = x * (1 + sigma * eps)``: Gaussian gain with mean 1 and std sigma."""
 
     def perturbation(self, x: Tensor, sigma: float | Tensor) -> Tensor:
-        return torch.randn_like(x).mul_(sigma).mul_(x)
+        return self.draws.scaled(x, sigma).mul_(x)
 
 
 @NOISES.register("combined")
@@ -109,8 +124,8 @@ class CombinedNoise(Noise):
         self.ratio = check_range("ratio", ratio, low=0.0, high=1.0)
 
     def perturbation(self, x: Tensor, sigma: float | Tensor) -> Tensor:
-        mul = torch.randn_like(x).mul_(sigma * (1.0 - self.ratio)).mul_(x)
-        return mul.add_(torch.randn_like(x).mul_(sigma * self.ratio))
+        mul = self.draws.scaled(x, sigma * (1.0 - self.ratio)).mul_(x)
+        return mul.add_(self.draws.scaled(x, sigma * self.ratio))
 
     def extra_repr(self) -> str:
         return f"{super().extra_repr()}, ratio={self.ratio:g}"

@@ -27,7 +27,16 @@ def list_datasets() -> list[str]:
     return DATASETS.names()
 
 
-from . import digits  # noqa: E402,F401  (registration)
+from . import (  # noqa: E402,F401  (registration)
+    cifar,
+    cinic,
+    digits,
+    images,
+    mnist,
+    speech_commands,
+    svhn,
+    tiny_imagenet,
+)
 
 __all__ = [
     "DATASETS",

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from torch import nn
 
+from ..errors import InvalidParameterError
 from ..registry import Registry
 from ..validate import check_positive_int
-from ..errors import InvalidParameterError
 
 MODELS: Registry[nn.Module] = Registry("model")
 
@@ -49,6 +49,6 @@ def list_models(own: bool = False) -> list[str]:
     return MODELS.own_names() if own else MODELS.names()
 
 
-from . import mlp, lenet, torchvision_models  # noqa: E402,F401  (registration)
+from . import lenet, mlp, torchvision_models  # noqa: E402,F401  (registration)
 
 __all__ = ["MODELS", "create_model", "list_models", "register_model"]
