@@ -21,7 +21,6 @@ the ratios noisy/naive and noisy vs clean (the cost of noise at every site).
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import statistics
@@ -173,7 +172,8 @@ def main() -> None:
     print(f"cost of noise at every site: pooled draws {100 * summary['noise_overhead_pooled']:+.1f}%, "
           f"exact draws {100 * summary['noise_overhead_exact']:+.1f}% (time per step vs clean)")
     if args.out:
-        write_json(args.out, {"args": vars(args), "rates": rates, "summary": summary, "environment": environment("cpu")})
+        record = {"args": vars(args), "rates": rates, "summary": summary, "environment": environment("cpu")}
+        write_json(args.out, record)
 
 
 if __name__ == "__main__":

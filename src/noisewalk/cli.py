@@ -191,10 +191,14 @@ def train_cmd(
     device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
     out: Annotated[Path, typer.Option(help="Output directory.")] = Path("runs/train"),
     as_json: Annotated[bool, typer.Option("--json", help="Print the results as JSON on stdout.")] = False,
+    noise_draws: Annotated[
+        str, typer.Option(help="exact (fresh draws) or pooled (much cheaper on a CPU; see noisewalk.draws).")
+    ] = "exact",
 ) -> None:
     """Train (clean or with matched noise), measure accuracy over noise levels, fit mu."""
     from .curve import CurveSpec, run_curve
     from .data import create_dataset
+    from .draws import default_draws
     from .report import midpoint_table, plot_accuracy_curves
     from .runs import save_run
     from .train import resolve_device
@@ -211,9 +215,10 @@ def train_cmd(
         dev = resolve_device(device)
         splits = create_dataset(data, root=data_root)
         total = repeats * (1 if train_noise == "none" else len(spec.sigmas))
-        with _progress(not as_json, f"{model} on {data}", total) as update:
+        with default_draws(noise_draws), _progress(not as_json, f"{model} on {data}", total) as update:
             result = run_curve(spec, data=splits, device=str(dev), progress=update)
-    record = save_run(out, kind="train", config=spec.to_dict(), results=result, device=dev)
+    record = save_run(out, kind="train", config={**spec.to_dict(), "noise_draws": noise_draws}, results=result,
+                      device=dev)
     if len(spec.sigmas) >= 5:
         plot_accuracy_curves(
             {f"{model}, train noise {train_noise}": (result.sigma, result.mean, result.std, result.fit)},

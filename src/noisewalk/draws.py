@@ -19,6 +19,8 @@ from __future__ import annotations
 
 import math
 import random
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import torch
 from torch import Tensor
@@ -173,6 +175,17 @@ def set_default_draws(name: str) -> None:
 
 def get_default_draws() -> str:
     return _default
+
+
+@contextmanager
+def default_draws(name: str) -> Iterator[None]:
+    """``set_default_draws(name)`` for the duration of a ``with`` block."""
+    saved = _default
+    set_default_draws(name)
+    try:
+        yield
+    finally:
+        set_default_draws(saved)
 
 
 def make_draws(draws: str | NormalDraws | None = None) -> NormalDraws:

@@ -142,7 +142,9 @@ def train(
         device=dev, generator=gen,
     )
     test_loader = TensorLoader(data.test, max(config.batch_size, 512), device=dev)
-    opt = torch.optim.Adam(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    opt = torch.optim.Adam(
+        model.parameters(), lr=config.lr, weight_decay=config.weight_decay, fused=dev.type in ("cpu", "cuda")
+    )
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=config.epochs * len(train_loader))
     weights = class_weights.to(dev) if class_weights is not None else None
     result = TrainResult()

@@ -8,7 +8,7 @@ slices of a random permutation; augmentation works on a whole batch at once.
 from __future__ import annotations
 
 from ..registry import Registry
-from .core import DataSplits, TensorData, TensorLoader, hflip, random_crop
+from .core import DataSplits, TensorData, TensorLoader, hflip, random_crop, random_crop_flip
 
 DATASETS: Registry[DataSplits] = Registry("dataset")
 
@@ -47,5 +47,6 @@ __all__ = [
     "hflip",
     "list_datasets",
     "random_crop",
+    "random_crop_flip",
     "register_dataset",
 ]

@@ -22,7 +22,7 @@ from ..errors import DatasetError
 from ..validate import check_choice
 from . import register_dataset
 from .cache import cached, fingerprint
-from .core import Augment, DataSplits, TensorData, hflip, random_crop
+from .core import Augment, DataSplits, TensorData, random_crop_flip
 from .files import chunks, data_root, list_files, missing, parallel_map
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".ppm", ".tif", ".tiff", ".webp")
@@ -32,7 +32,7 @@ TEST_NAMES = ("test", "val", "valid", "validation")
 
 def crop_flip(padding: int = 4) -> list[Augment]:
     """The papers' augmentation for natural images: random crop with padding, then a flip."""
-    return [random_crop(padding), hflip]
+    return [random_crop_flip(padding)]
 
 
 def channel_stats(x: Tensor, scale: float = 255.0) -> tuple[tuple[float, ...], tuple[float, ...]]:
