@@ -99,22 +99,24 @@ class NaiveLoop:
 
 
 class NoisewalkLoop:
-    """``noisewalk.train.train`` for exactly ``n`` steps: one epoch over ``n`` batches of
-    a fresh random subset (its end-of-epoch test pass is over 512 images)."""
+    """``noisewalk.train.train`` for exactly ``n`` steps: one epoch over ``n`` batches of a
+    random subset of the training set, prepared beforehand (the epoch's test pass is over
+    512 images)."""
 
-    def __init__(self, data: DataSplits, sigma: float, draws: str | None, batch_size: int) -> None:
+    def __init__(self, data: DataSplits, sigma: float, draws: str | None, batch_size: int, sizes: list[int]) -> None:
         model = create_model("lenet5", num_classes=10, input_shape=(3, 32, 32))
         self.model = inject(model, "additive", draws=draws) if draws else model
-        self.data, self.sigma, self.batch_size = data, sigma, batch_size
-        self.test = data.test.subset(512)
+        self.sigma, self.batch_size = sigma, batch_size
+        test = data.test.subset(512)
+        self.parts = {
+            n: DataSplits(data.name, data.train.subset(n * batch_size, seed=n), test, data.augment) for n in sizes
+        }
         self.calls = 0
 
     def steps(self, n: int) -> None:
         self.calls += 1
-        part = DataSplits(self.data.name, self.data.train.subset(n * self.batch_size, seed=self.calls), self.test,
-                          self.data.augment)
         config = TrainConfig(epochs=1, batch_size=self.batch_size, sigma=self.sigma, last_epochs=1, seed=self.calls)
-        train(self.model, part, config, device="cpu")
+        train(self.model, self.parts[n], config, device="cpu")
 
 
 def png_tree(root: Path) -> Path:
@@ -141,11 +143,12 @@ def main() -> None:
     data = create_dataset("cifar10", root=str(png))
     print(f"CIFAR-10 tensors ready in {time.perf_counter() - t0:.1f} s (decoded once, then cached)")
     torch.manual_seed(0)
+    sizes = [args.warmup, args.steps]
     loops = {
         "naive": NaiveLoop(png, data, args.sigma, args.batch_size, args.workers),
-        "noisy": NoisewalkLoop(data, args.sigma, "pooled", args.batch_size),
-        "exact": NoisewalkLoop(data, args.sigma, "exact", args.batch_size),
-        "clean": NoisewalkLoop(data, 0.0, None, args.batch_size),
+        "noisy": NoisewalkLoop(data, args.sigma, "pooled", args.batch_size, sizes),
+        "exact": NoisewalkLoop(data, args.sigma, "exact", args.batch_size, sizes),
+        "clean": NoisewalkLoop(data, 0.0, None, args.batch_size, sizes),
     }
     rates: dict[str, list[float]] = {name: [] for name in loops}
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, {os.cpu_count()} CPUs, "

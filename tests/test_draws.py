@@ -92,21 +92,23 @@ def test_additive_gradient_is_identity(draws, straight_through):
     assert torch.equal(x.grad, torch.full_like(x, 3.0))
 
 
-def test_pooled_windows_are_disjoint_and_cover_the_pool():
+def test_pooled_offsets_and_signs_are_uniform():
+    from scipy.stats import chisquare
+
     from noisewalk.draws import _Pool
 
+    torch.manual_seed(6)
     pool = _Pool(4096, torch.device("cpu"), torch.float32)
     hits = torch.zeros(4096)
-    for n in (1, 5, 300, 1024):
-        for _ in range(400):
-            a, b, c, s = pool.windows(n)
-            o1 = a.data_ptr() // 4 - pool.values.data_ptr() // 4
-            o2 = b.data_ptr() // 4 - pool.values.data_ptr() // 4
-            assert len(a) == len(b) == n and (o1 + n <= o2 or o2 + n <= o1)
-            assert abs(c * c + s * s - 1) < 1e-12
-            hits[o1 : o1 + n] += 1
-            hits[o2 : o2 + n] += 1
-    assert bool((hits > 0).all())
+    signs = []
+    for _ in range(3000):
+        window, sign = pool.take(1000, reuse=10**9)
+        offset = (window.data_ptr() - pool.values.data_ptr()) // 4
+        assert len(window) == 1000 and 0 <= offset <= 4096 - 1000
+        hits[offset] += 1
+        signs.append(sign)
+    assert set(signs) == {1.0, -1.0} and abs(np.mean(signs)) < 0.06
+    assert chisquare(hits[: 3000].view(30, 100).sum(1).numpy()).pvalue > 1e-3
 
 
 def test_pool_is_refreshed():
@@ -115,7 +117,7 @@ def test_pool_is_refreshed():
     draws.scaled(torch.zeros(1000), 1.0)
     pool = next(iter(draws._pools.values()))
     before = pool.values.clone()
-    for _ in range(17):  # 17 * ceil(1000 / 4) > 4096: every value has been redrawn once
+    for _ in range(18):  # 17 * 1000 / 4 > 4096: every value has been redrawn once
         draws.scaled(torch.zeros(1000), 1.0)
     assert not bool((pool.values == before).any())
 

@@ -5,11 +5,12 @@ whole process with :func:`set_default_draws`:
 
 * ``exact`` (the default): every value is a fresh draw from torch's generator, as
   ``torch.randn`` gives it. Statistically exact, and what ``evaluate`` should use.
-* ``pooled``: values are read from a pool of exact draws and mixed so that each one is
-  again exactly N(0, 1). On a CPU this costs about a tenth of the exact draws (torch's
-  CPU generator is serial and takes ~4 ns per value, the pool reads memory), which makes
-  noise at every site nearly free in training. See :class:`PooledDraws` for what it
-  guarantees and what it does not, and ``docs/benchmarks.md`` for the speed.
+* ``pooled``: values are read from a large pool of exact draws at random offsets (with a
+  random sign), the pool being redrawn bit by bit. Every value is exactly N(0, 1) and
+  the values of one tensor are independent; values recur across tensors and steps. On
+  a CPU this costs a fraction of exact draws (torch's CPU generator is serial, ~4 ns per
+  value), which keeps noise at every site cheap in training. See :class:`PooledDraws`
+  for what it guarantees and what it does not, and ``docs/benchmarks.md`` for the speed.
 
 A source only produces ``scale * z`` with ``z ~ N(0, 1)``: the noise types decide what
 to do with it.
@@ -17,7 +18,6 @@ to do with it.
 
 from __future__ import annotations
 
-import math
 import random
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -68,65 +68,61 @@ class ExactDraws(NormalDraws):
 
 
 class PooledDraws(NormalDraws):
-    """Standard-normal values mixed from a pool of exact draws.
+    """Standard-normal values read from a large pool of exact draws at random offsets.
 
-    The pool holds ``size`` i.i.d. N(0, 1) values. A request for ``n`` values reads two
-    disjoint windows ``A`` and ``B`` of the pool at random offsets and returns
-    ``cos(t) * A + sin(t) * B`` for a random angle ``t``; then ``ceil(n / reuse)`` pool
-    values (cyclically) are replaced by fresh exact draws.
+    The pool holds ``size`` i.i.d. N(0, 1) values from torch's generator. A request for
+    ``n`` values returns the window ``pool[o : o + n]`` at a uniformly random offset
+    ``o``, times a random sign; the pool is kept fresh by redrawing ``n / reuse`` of its
+    values (cyclically, in batches) per request, so each pool value is read about
+    ``reuse`` times, at random places, before it is replaced.
 
-    What holds exactly (given the pool is i.i.d. normal, which it is): every returned
-    value is N(0, 1), since ``cos(t) a + sin(t) b`` of two independent standard normals
-    is standard normal for any ``t``; and the values of one request are mutually
-    independent, since the two windows are disjoint and each value uses its own pair of
-    pool entries. What does not: two requests made before the pool entries they read
-    were refreshed can share entries, so a few values of one request are correlated with
-    a few values of another (each pool value serves about ``2 * reuse`` outputs, each
-    time with another partner and angle, before it is redrawn). Mean, variance and
-    independence within a tensor are unaffected; use ``exact`` where sample-to-sample
-    independence across steps matters (e.g. when estimating the spread of accuracy over
-    noise draws).
+    What holds exactly: every value is N(0, 1) (a pool value times an independent sign),
+    and the values of one request are mutually independent (distinct pool values). What
+    does not: two requests made before the values they share were redrawn hold the same
+    values (at other positions, each request with its own random sign, so they are
+    uncorrelated on average but not independent). A request shares a given value with
+    one other request with probability about ``n / size``. Mean, variance and
+    independence within a tensor are those of exact draws; use ``exact`` where
+    independence across steps matters, such as estimating the spread of accuracy over
+    repeated noise draws (``evaluate`` with repeats).
 
-    Requests larger than ``size / 4`` values fall back to exact draws. The pool is
-    seeded from torch's default generator when first used on a device, so runs seeded
+    Requests of more than ``size / 4`` values use exact draws. Each device and dtype gets
+    its own pool, seeded from torch's default generator when first used, so runs seeded
     with ``torch.manual_seed`` repeat.
     """
 
     name = "pooled"
 
-    def __init__(self, size: int = 1 << 22, reuse: int = 16) -> None:
+    def __init__(self, size: int = 1 << 22, reuse: int = 32) -> None:
         self.size = check_positive_int("size", size, minimum=1024)
         self.reuse = check_positive_int("reuse", reuse)
         self._pools: dict[tuple[torch.device, torch.dtype], _Pool] = {}
         self._exact = ExactDraws()
 
     def scaled(self, like: Tensor, scale: float | Tensor) -> Tensor:
-        return self._draw(like, scale, None)
+        window, sign = self._window(like)
+        if window is None:
+            return self._exact.scaled(like, scale)
+        return torch.mul(window, scale * sign)
 
     def add_scaled(self, x: Tensor, scale: float | Tensor) -> Tensor:
-        return self._draw(x, scale, x)
+        window, sign = self._window(x)
+        if window is None:
+            return self._exact.add_scaled(x, scale)
+        if isinstance(scale, Tensor):
+            return torch.addcmul(x, window, scale, value=sign)
+        return torch.add(x, window, alpha=scale * sign)
 
-    def _draw(self, like: Tensor, scale: float | Tensor, add_to: Tensor | None) -> Tensor:
+    def _window(self, like: Tensor) -> tuple[Tensor | None, float]:
         n = like.numel()
         if n == 0 or 4 * n > self.size or not like.is_floating_point():
-            out = self._exact.scaled(like, scale)
-            return out if add_to is None else out.add_(add_to)
+            return None, 1.0
         key = (like.device, like.dtype)
         pool = self._pools.get(key)
         if pool is None:
             pool = self._pools[key] = _Pool(self.size, like.device, like.dtype)
-        a, b, c, s = pool.windows(n)
-        a, b = a.view(like.shape), b.view(like.shape)
-        if isinstance(scale, Tensor):
-            out = torch.mul(a, c).add_(b, alpha=s).mul_(scale)
-            if add_to is not None:
-                out.add_(add_to)
-        elif add_to is None:
-            out = torch.mul(a, c * scale).add_(b, alpha=s * scale)
-        else:  # two passes: x + (c scale) a, then + (s scale) b
-            out = torch.add(add_to, a, alpha=c * scale).add_(b, alpha=s * scale)
-        pool.refresh(-(-n // self.reuse))
-        return out
+        window, sign = pool.take(n, self.reuse)
+        return window.view(like.shape), sign
 
     def __repr__(self) -> str:
         return f"PooledDraws(size={self.size}, reuse={self.reuse})"
@@ -141,21 +137,22 @@ class _Pool:
         self.random = random.Random(seed)
         self.values = torch.randn(size, generator=self.generator, device=device, dtype=dtype)
         self.cursor = 0
+        self.due = 0.0
+        self.batch = max(1, min(1 << 16, size // 64))
 
-    def windows(self, n: int) -> tuple[Tensor, Tensor, float, float]:
-        """Two disjoint windows of ``n`` values at random offsets, and cos, sin of a random angle."""
+    def take(self, n: int, reuse: int) -> tuple[Tensor, float]:
+        """A window of ``n`` pool values at a random offset, and a random sign.
+
+        Books ``n / reuse`` values for redrawing; they are redrawn in batches, at the start
+        of a later request (when the earlier windows have been used)."""
         size = len(self.values)
-        rnd = self.random
-        o1 = rnd.randrange(size - n + 1)
-        # o2 uniform over the offsets whose window does not overlap [o1, o1 + n)
-        free_left = max(0, o1 - n + 1)  # offsets 0 .. o1 - n
-        free_right = max(0, size - n + 1 - (o1 + n))  # offsets o1 + n .. size - n
-        k = rnd.randrange(free_left + free_right)
-        o2 = k if k < free_left else o1 + n + (k - free_left)
-        t = rnd.uniform(0.0, 2.0 * math.pi)
-        a = self.values[o1 : o1 + n]
-        b = self.values[o2 : o2 + n]
-        return a, b, math.cos(t), math.sin(t)
+        if self.due >= self.batch:  # values due from earlier requests, whose windows are done with
+            self.refresh(int(self.due))
+            self.due -= int(self.due)
+        self.due += n / reuse
+        offset = self.random.randrange(size - n + 1)
+        sign = 1.0 if self.random.random() < 0.5 else -1.0
+        return self.values[offset : offset + n], sign
 
     def refresh(self, k: int) -> None:
         """Replace the next ``k`` pool values (cyclically) by fresh draws."""
