@@ -31,6 +31,7 @@ import torch
 from torch import nn
 
 from noisewalk import create_model, inject
+from noisewalk.cpu import reuse_freed_memory
 from noisewalk.data import DataSplits, create_dataset
 from noisewalk.runs import environment, write_json
 from noisewalk.train import TrainConfig, train
@@ -138,6 +139,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=None, help="write the results as JSON here")
     args = parser.parse_args()
 
+    reuse_freed_memory()  # what noisewalk.train does; here before any loop starts, so all run alike
     png = png_tree(args.data_root)
     t0 = time.perf_counter()
     data = create_dataset("cifar10", root=str(png))

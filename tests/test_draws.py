@@ -102,9 +102,8 @@ def test_pooled_offsets_and_signs_are_uniform():
     hits = torch.zeros(4096)
     signs = []
     for _ in range(3000):
-        window, sign = pool.take(1000, reuse=10**9)
-        offset = (window.data_ptr() - pool.values.data_ptr()) // 4
-        assert len(window) == 1000 and 0 <= offset <= 4096 - 1000
+        offset, sign = pool.take(1000, reuse=10**9)
+        assert 0 <= offset <= 4096 - 1000
         hits[offset] += 1
         signs.append(sign)
     assert set(signs) == {1.0, -1.0} and abs(np.mean(signs)) < 0.06
@@ -122,10 +121,22 @@ def test_pool_is_refreshed():
     assert not bool((pool.values == before).any())
 
 
-def test_large_requests_fall_back_to_exact_draws():
-    draws = PooledDraws(size=4096)
-    out = draws.scaled(torch.zeros(2000), 1.0)
-    assert not draws._pools and out.shape == (2000,) and float(out.std()) > 0.5
+def test_pool_grows_for_large_requests_up_to_a_limit():
+    torch.manual_seed(7)
+    draws = PooledDraws(size=4096, max_size=16384)
+    draws.scaled(torch.zeros(1000), 1.0)
+    assert next(iter(draws._pools.values())).size == 4096
+    out = draws.scaled(torch.zeros(3000), 1.0)  # needs a pool of 2 * 3000 -> 8192
+    assert next(iter(draws._pools.values())).size == 8192 and out.shape == (3000,)
+    big = draws.scaled(torch.zeros(10000), 1.0)  # 2 * 10000 > max_size: exact draws
+    assert next(iter(draws._pools.values())).size == 8192 and float(big.std()) > 0.9
+
+
+def test_non_contiguous_input():
+    torch.manual_seed(8)
+    x = torch.zeros(300, 200).t()
+    out = create_noise("additive", sigma=1.0, draws="pooled")(x)
+    assert out.shape == (200, 300) and 0.9 < float(out.std()) < 1.1
 
 
 def test_one_pool_per_model_and_reproducible_runs():

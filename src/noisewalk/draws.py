@@ -70,32 +70,33 @@ class ExactDraws(NormalDraws):
 class PooledDraws(NormalDraws):
     """Standard-normal values read from a large pool of exact draws at random offsets.
 
-    The pool holds ``size`` i.i.d. N(0, 1) values from torch's generator. A request for
-    ``n`` values returns the window ``pool[o : o + n]`` at a uniformly random offset
-    ``o``, times a random sign; the pool is kept fresh by redrawing ``n / reuse`` of its
-    values (cyclically, in batches) per request, so each pool value is read about
-    ``reuse`` times, at random places, before it is replaced.
+    The pool holds i.i.d. N(0, 1) values from torch's generator. A request for ``n``
+    values returns the window ``pool[o : o + n]`` at a uniformly random offset ``o``,
+    times a random sign; the pool is kept fresh by redrawing ``n / reuse`` of its values
+    per request (cyclically, in batches), so each pool value is read about ``reuse``
+    times, at random places, before it is replaced.
 
     What holds exactly: every value is N(0, 1) (a pool value times an independent sign),
     and the values of one request are mutually independent (distinct pool values). What
     does not: two requests made before the values they share were redrawn hold the same
     values (at other positions, each request with its own random sign, so they are
-    uncorrelated on average but not independent). A request shares a given value with
-    one other request with probability about ``n / size``. Mean, variance and
-    independence within a tensor are those of exact draws; use ``exact`` where
-    independence across steps matters, such as estimating the spread of accuracy over
-    repeated noise draws (``evaluate`` with repeats).
+    uncorrelated on average but not independent). Mean, variance and independence within
+    a tensor are those of exact draws; use ``exact`` where independence across steps
+    matters, such as estimating the spread of accuracy over repeated noise draws
+    (``evaluate`` with repeats).
 
-    Requests of more than ``size / 4`` values use exact draws. Each device and dtype gets
-    its own pool, seeded from torch's default generator when first used, so runs seeded
-    with ``torch.manual_seed`` repeat.
+    The pool has ``size`` values, or the next power of two above ``2 n`` for larger
+    requests, up to ``max_size``; beyond that, exact draws. Each device and dtype gets its
+    own pool, seeded from torch's default generator when first used, so runs seeded with
+    ``torch.manual_seed`` repeat.
     """
 
     name = "pooled"
 
-    def __init__(self, size: int = 1 << 22, reuse: int = 32) -> None:
+    def __init__(self, size: int = 1 << 21, reuse: int = 64, max_size: int = 1 << 26) -> None:
         self.size = check_positive_int("size", size, minimum=1024)
         self.reuse = check_positive_int("reuse", reuse)
+        self.max_size = check_positive_int("max_size", max_size, minimum=size)
         self._pools: dict[tuple[torch.device, torch.dtype], _Pool] = {}
         self._exact = ExactDraws()
 
@@ -114,18 +115,22 @@ class PooledDraws(NormalDraws):
         return torch.add(x, window, alpha=scale * sign)
 
     def _window(self, like: Tensor) -> tuple[Tensor | None, float]:
+        """A window shaped like ``like`` and a sign, or None where exact draws are used."""
         n = like.numel()
-        if n == 0 or 4 * n > self.size or not like.is_floating_point():
-            return None, 1.0
         key = (like.device, like.dtype)
         pool = self._pools.get(key)
-        if pool is None:
-            pool = self._pools[key] = _Pool(self.size, like.device, like.dtype)
-        window, sign = pool.take(n, self.reuse)
-        return window.view(like.shape), sign
+        if pool is None or 2 * n > pool.size:
+            need = max(self.size, 1 << (2 * n - 1).bit_length())
+            if n == 0 or need > self.max_size or not like.is_floating_point():
+                return None, 1.0
+            pool = self._pools[key] = _Pool(need, like.device, like.dtype)
+        offset, sign = pool.take(n, self.reuse)
+        if like.is_contiguous():
+            return pool.values.as_strided(like.shape, like.stride(), offset), sign
+        return pool.values[offset : offset + n].view(like.shape), sign
 
     def __repr__(self) -> str:
-        return f"PooledDraws(size={self.size}, reuse={self.reuse})"
+        return f"PooledDraws(size={self.size}, reuse={self.reuse}, max_size={self.max_size})"
 
 
 class _Pool:
@@ -135,33 +140,31 @@ class _Pool:
         seed = int(torch.randint(0, 2**62, (1,)))
         self.generator = torch.Generator(device=device).manual_seed(seed)
         self.random = random.Random(seed)
+        self.size = size
         self.values = torch.randn(size, generator=self.generator, device=device, dtype=dtype)
         self.cursor = 0
         self.due = 0.0
         self.batch = max(1, min(1 << 16, size // 64))
 
-    def take(self, n: int, reuse: int) -> tuple[Tensor, float]:
-        """A window of ``n`` pool values at a random offset, and a random sign.
+    def take(self, n: int, reuse: int) -> tuple[int, float]:
+        """A uniformly random offset for a window of ``n`` values, and a random sign.
 
-        Books ``n / reuse`` values for redrawing; they are redrawn in batches, at the start
-        of a later request (when the earlier windows have been used)."""
-        size = len(self.values)
-        if self.due >= self.batch:  # values due from earlier requests, whose windows are done with
+        Books ``n / reuse`` values for redrawing; they are redrawn in batches at the start
+        of a later request, when the earlier windows have been used."""
+        if self.due >= self.batch:
             self.refresh(int(self.due))
             self.due -= int(self.due)
         self.due += n / reuse
-        offset = self.random.randrange(size - n + 1)
-        sign = 1.0 if self.random.random() < 0.5 else -1.0
-        return self.values[offset : offset + n], sign
+        rnd = self.random
+        return rnd.randrange(self.size - n + 1), (1.0 if rnd.random() < 0.5 else -1.0)
 
     def refresh(self, k: int) -> None:
         """Replace the next ``k`` pool values (cyclically) by fresh draws."""
-        size = len(self.values)
         while k > 0:
-            stop = min(size, self.cursor + k)
+            stop = min(self.size, self.cursor + k)
             self.values[self.cursor : stop].normal_(generator=self.generator)
             k -= stop - self.cursor
-            self.cursor = stop % size
+            self.cursor = stop % self.size
 
 
 def set_default_draws(name: str) -> None:

@@ -20,6 +20,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from .cpu import reuse_freed_memory
 from .data import DataSplits, TensorData, TensorLoader
 from .errors import InvalidParameterError
 from .inject import NoisyModel, SiteSelector
@@ -135,6 +136,8 @@ def train(
     if noisy:
         model.select(config.sites)  # validate before any work
     model.to(dev)
+    if dev.type == "cpu":
+        reuse_freed_memory()  # no page faults for each step's fresh activations
     gen = torch.Generator().manual_seed(config.seed)
     torch.manual_seed(config.seed)
     train_loader = TensorLoader(
