@@ -166,3 +166,15 @@ def test_default_and_names():
         make_draws("fast")
     with pytest.raises(InvalidParameterError, match="size"):
         PooledDraws(size=10)
+
+
+def test_pooled_only_in_training_mode_unless_asked():
+    x = torch.zeros(10_000)
+    noise = _noise("pooled", 1.0).eval()
+    noise(x)
+    assert not noise.draws._pools  # evaluation draws exactly
+    noise.train()(x)
+    assert noise.draws._pools
+    always = create_noise("additive", sigma=1.0, draws=PooledDraws(in_eval=True)).eval()
+    always(x)
+    assert always.draws._pools

@@ -5,8 +5,8 @@ whole process with :func:`set_default_draws`:
 
 * ``exact`` (the default): every value is a fresh draw from torch's generator, as
   ``torch.randn`` gives it. Statistically exact, and what ``evaluate`` should use.
-* ``pooled``: values are read from a large pool of exact draws at random offsets (with a
-  random sign), the pool being redrawn bit by bit. Every value is exactly N(0, 1) and
+* ``pooled``: in training mode, values are read from a large pool of exact draws at
+  random offsets (with a random sign), the pool being redrawn bit by bit. Every value is exactly N(0, 1) and
   the values of one tensor are independent; values recur across tensors and steps. On
   a CPU this costs a fraction of exact draws (torch's CPU generator is serial, ~4 ns per
   value), which keeps noise at every site cheap in training. See :class:`PooledDraws`
@@ -47,6 +47,10 @@ class NormalDraws:
         """``x + scale * z`` as a new tensor; its gradient with respect to ``x`` is the identity."""
         return self.scaled(x, scale).add_(x)
 
+    def for_mode(self, training: bool) -> NormalDraws:
+        """The source to use in training (``True``) or evaluation mode: this one."""
+        return self
+
     def __deepcopy__(self, memo: dict) -> NormalDraws:
         # a source is a handle, like a torch.Generator: all noise modules of one model
         # (copied from one template by ``inject``) share it and its pool
@@ -85,6 +89,9 @@ class PooledDraws(NormalDraws):
     matters, such as estimating the spread of accuracy over repeated noise draws
     (``evaluate`` with repeats).
 
+    Only in training mode by default: a model in evaluation mode (``evaluate``) draws
+    exactly, unless ``in_eval=True``.
+
     The pool has ``size`` values, or the next power of two above ``2 n`` for larger
     requests, up to ``max_size``; beyond that, exact draws. Each device and dtype gets its
     own pool, seeded from torch's default generator when first used, so runs seeded with
@@ -93,12 +100,19 @@ class PooledDraws(NormalDraws):
 
     name = "pooled"
 
-    def __init__(self, size: int = 1 << 21, reuse: int = 64, max_size: int = 1 << 26) -> None:
+    def __init__(
+        self, size: int = 1 << 21, reuse: int = 64, max_size: int = 1 << 26, *, in_eval: bool = False
+    ) -> None:
         self.size = check_positive_int("size", size, minimum=1024)
         self.reuse = check_positive_int("reuse", reuse)
         self.max_size = check_positive_int("max_size", max_size, minimum=size)
+        self.in_eval = bool(in_eval)
         self._pools: dict[tuple[torch.device, torch.dtype], _Pool] = {}
         self._exact = ExactDraws()
+
+    def for_mode(self, training: bool) -> NormalDraws:
+        """The pool in training mode; exact draws in evaluation mode unless ``in_eval``."""
+        return self if training or self.in_eval else self._exact
 
     def scaled(self, like: Tensor, scale: float | Tensor) -> Tensor:
         window, sign = self._window(like)
@@ -130,7 +144,7 @@ class PooledDraws(NormalDraws):
         return pool.values[offset : offset + n].view(like.shape), sign
 
     def __repr__(self) -> str:
-        return f"PooledDraws(size={self.size}, reuse={self.reuse}, max_size={self.max_size})"
+        return f"PooledDraws(size={self.size}, reuse={self.reuse}, max_size={self.max_size}, in_eval={self.in_eval})"
 
 
 class _Pool:

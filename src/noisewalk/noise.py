@@ -8,7 +8,7 @@ a 1-D tensor over the batch), and the same switches:
   the plain autograd gradient flows through the noise expression.
 * ``in_train`` / ``in_eval``: whether the noise is applied in ``train()`` / ``eval()`` mode.
 * ``draws``: where the standard-normal values come from, ``exact`` (fresh draws, the
-  default) or ``pooled`` (cheap on a CPU); see :mod:`noisewalk.draws`.
+  default) or ``pooled`` (cheap on a CPU, in training mode); see :mod:`noisewalk.draws`.
 
 A level of exactly zero returns the input tensor itself, bit for bit.
 """
@@ -58,6 +58,10 @@ class Noise(nn.Module):
             )
         self._sigma = value
 
+    def source(self) -> NormalDraws:
+        """The standard-normal source for the current mode (see ``NormalDraws.for_mode``)."""
+        return self.draws.for_mode(self.training)
+
     def is_active(self) -> bool:
         """True when this module would change its input in the current mode."""
         if not (self.in_train if self.training else self.in_eval):
@@ -99,11 +103,11 @@ class AdditiveNoise(Noise):
     """``y = x + sigma * eps``, ``eps ~ N(0, 1)`` per element."""
 
     def perturbation(self, x: Tensor, sigma: float | Tensor) -> Tensor:
-        return self.draws.scaled(x, sigma)
+        return self.source().scaled(x, sigma)
 
     def add_perturbation(self, x: Tensor, sigma: float | Tensor) -> Tensor:
         # the perturbation does not depend on x: both gradient modes are the identity
-        return self.draws.add_scaled(x, sigma)
+        return self.source().add_scaled(x, sigma)
 
 
 @NOISES.register("multiplicative")
@@ -111,7 +115,7 @@ class MultiplicativeNoise(Noise):
     """``y = x * (1 + sigma * eps)``: Gaussian gain with mean 1 and std sigma."""
 
     def perturbation(self, x: Tensor, sigma: float | Tensor) -> Tensor:
-        return self.draws.scaled(x, sigma).mul_(x)
+        return self.source().scaled(x, sigma).mul_(x)
 
 
 @NOISES.register("combined")
@@ -124,8 +128,8 @@ class CombinedNoise(Noise):
         self.ratio = check_range("ratio", ratio, low=0.0, high=1.0)
 
     def perturbation(self, x: Tensor, sigma: float | Tensor) -> Tensor:
-        mul = self.draws.scaled(x, sigma * (1.0 - self.ratio)).mul_(x)
-        return mul.add_(self.draws.scaled(x, sigma * self.ratio))
+        mul = self.source().scaled(x, sigma * (1.0 - self.ratio)).mul_(x)
+        return mul.add_(self.source().scaled(x, sigma * self.ratio))
 
     def extra_repr(self) -> str:
         return f"{super().extra_repr()}, ratio={self.ratio:g}"
