@@ -43,9 +43,10 @@ class NormalDraws:
         """
         raise NotImplementedError
 
-    def add_scaled(self, x: Tensor, scale: float | Tensor) -> Tensor:
-        """``x + scale * z`` as a new tensor; its gradient with respect to ``x`` is the identity."""
-        return self.scaled(x, scale).add_(x)
+    def add_scaled(self, x: Tensor, scale: float | Tensor, *, inplace: bool = False) -> Tensor:
+        """``x + scale * z``, a new tensor or ``x`` itself (``inplace``); its gradient with
+        respect to ``x`` is the identity."""
+        return x.add_(self.scaled(x, scale)) if inplace else self.scaled(x, scale).add_(x)
 
     def for_mode(self, training: bool) -> NormalDraws:
         """The source to use in training (``True``) or evaluation mode: this one."""
@@ -120,13 +121,13 @@ class PooledDraws(NormalDraws):
             return self._exact.scaled(like, scale)
         return torch.mul(window, scale * sign)
 
-    def add_scaled(self, x: Tensor, scale: float | Tensor) -> Tensor:
+    def add_scaled(self, x: Tensor, scale: float | Tensor, *, inplace: bool = False) -> Tensor:
         window, sign = self._window(x)
         if window is None:
-            return self._exact.add_scaled(x, scale)
+            return self._exact.add_scaled(x, scale, inplace=inplace)
         if isinstance(scale, Tensor):
-            return torch.addcmul(x, window, scale, value=sign)
-        return torch.add(x, window, alpha=scale * sign)
+            return x.addcmul_(window, scale, value=sign) if inplace else torch.addcmul(x, window, scale, value=sign)
+        return x.add_(window, alpha=scale * sign) if inplace else torch.add(x, window, alpha=scale * sign)
 
     def _window(self, like: Tensor) -> tuple[Tensor | None, float]:
         """A window shaped like ``like`` and a sign, or None where exact draws are used."""

@@ -44,6 +44,9 @@ class Noise(nn.Module):
         self.in_train = in_train
         self.in_eval = in_eval
         self.draws = make_draws(draws)
+        self.inplace = False
+        """Whether the noise may be added to the input tensor itself (set by ``inject`` where
+        nothing else holds the site's value)."""
 
     @property
     def sigma(self) -> float | Tensor:
@@ -107,7 +110,7 @@ class AdditiveNoise(Noise):
 
     def add_perturbation(self, x: Tensor, sigma: float | Tensor) -> Tensor:
         # the perturbation does not depend on x: both gradient modes are the identity
-        return self.source().add_scaled(x, sigma)
+        return self.source().add_scaled(x, sigma, inplace=self.inplace)
 
 
 @NOISES.register("multiplicative")
