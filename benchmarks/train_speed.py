@@ -12,8 +12,10 @@ hits all of them alike), for a fixed number of steps after a warm-up:
   exact     the same with exact draws (a fresh torch.randn value for every element).
   clean     the same loop on the plain LeNet-5, without noise.
 
-Batch 128, LeNet-5, Adam (lr 1e-3). Prints images/second per round, the medians, and
-the ratios noisy/naive and noisy vs clean (the cost of noise at every site).
+Batch 128, LeNet-5, Adam (lr 1e-3). Each round runs every loop once, in a rotating
+order; prints images/second per round, the medians, and the ratios noisy/naive and
+noisy vs clean (the cost of noise at every site), each the median over rounds of the
+ratio within a round.
 
     python benchmarks/train_speed.py --data-root /work/shared/datasets
 """
@@ -157,25 +159,34 @@ def main() -> None:
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, {os.cpu_count()} CPUs, "
           f"{platform.processor() or platform.machine()}; batch {args.batch_size}, {args.steps} steps per block; "
           f"load average {load_before:.2f}")
+    names = list(loops)
     for r in range(args.rounds):
-        for name, loop in loops.items():
-            loop.steps(args.warmup)
+        for name in names[r % len(names) :] + names[: r % len(names)]:  # each loop takes each place in turn
+            loops[name].steps(args.warmup)
             start = time.perf_counter()
-            loop.steps(args.steps)
+            loops[name].steps(args.steps)
             seconds = time.perf_counter() - start
             rates[name].append(args.steps * args.batch_size / seconds)
+            if name == "naive":
+                time.sleep(1.0)  # its workers fill their prefetch queue now, not during the next block
         print(f"round {r + 1}: " + ", ".join(f"{n} {v[-1]:7.0f} img/s" for n, v in rates.items()))
     load_after = os.getloadavg()[0]
     print(f"load average {load_after:.2f} (other programs on the machine slow the loops unevenly)")
     med = {n: statistics.median(v) for n, v in rates.items()}
+
+    def paired(a: str, b: str) -> float:
+        """Median over rounds of the ratio of rates measured in the same round."""
+        return statistics.median(x / y for x, y in zip(rates[a], rates[b], strict=True))
+
     summary = {
         "images_per_second": med,
-        "noisy_over_naive": med["noisy"] / med["naive"],
-        "clean_over_naive": med["clean"] / med["naive"],
-        "noise_overhead_pooled": med["clean"] / med["noisy"] - 1.0,
-        "noise_overhead_exact": med["clean"] / med["exact"] - 1.0,
+        "noisy_over_naive": paired("noisy", "naive"),
+        "clean_over_naive": paired("clean", "naive"),
+        "noise_overhead_pooled": paired("clean", "noisy") - 1.0,
+        "noise_overhead_exact": paired("clean", "exact") - 1.0,
     }
     print("median images/second: " + ", ".join(f"{n} {v:.0f}" for n, v in med.items()))
+    print("ratios (median over rounds of the ratio within a round):")
     print(f"noisewalk (noise at every site) / naive: {summary['noisy_over_naive']:.2f}x")
     print(f"noisewalk without noise / naive:         {summary['clean_over_naive']:.2f}x")
     print(f"cost of noise at every site: pooled draws {100 * summary['noise_overhead_pooled']:+.1f}%, "

@@ -28,6 +28,7 @@ from __future__ import annotations
 import hashlib
 import os
 import re
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -71,7 +72,9 @@ def read_wav(path: str | Path) -> np.ndarray:
     from scipy.io import wavfile
 
     try:
-        rate, data = wavfile.read(path)
+        with warnings.catch_warnings():  # unknown chunks (metadata) are skipped; that is fine
+            warnings.simplefilter("ignore", wavfile.WavFileWarning)
+            rate, data = wavfile.read(path)
     except (OSError, ValueError, EOFError) as exc:
         raise DatasetError(f"cannot read {path} ({exc}); the file is damaged: extract {URL} again") from None
     if rate != SAMPLE_RATE or data.ndim != 1:
