@@ -99,6 +99,8 @@ def test_missing_dataset_says_where_and_how(tmp_path, cache):
         create_dataset("speech_commands", root=str(tmp_path))
     with pytest.raises(DatasetError, match="CINIC-10"):
         create_dataset("cinic10", root=str(tmp_path))
+    with pytest.raises(DatasetError, match="cannot be downloaded automatically. Download http"):
+        create_dataset("speech_commands", root=str(tmp_path), download=True)
 
 
 def test_cifar10_from_python_batches(tmp_path, cache):

@@ -11,10 +11,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..errors import DatasetError
 from . import register_dataset
 from .core import DataSplits
-from .files import data_root, find_folder, missing
+from .files import data_root, locate
 from .images import crop_flip, load_image_tree
 
 NAMES = ("CINIC-10", "cinic10", "cinic-10", "CINIC10")
@@ -32,13 +31,11 @@ def cinic10(
 ) -> DataSplits:
     """CINIC-10: 90,000 training (180,000 with ``with_valid``) and 90,000 test images."""
     base = data_root(root)
-    folder = find_folder(base, NAMES, lambda p: all((p / s).is_dir() for s in ("train", "valid", "test")))
-    how = f"Download CINIC-10.tar.gz from {URL} and extract it into {base}."
-    if folder is None:
-        if download:
-            raise DatasetError(f"cinic10 cannot be downloaded automatically. {how}")
-        expected = "split folders train/, valid/ and test/ of <class>/<image>.png"
-        raise missing(base, NAMES, dataset="cinic10", expected=expected, how=how)
+    folder = locate(
+        base, NAMES, lambda p: all((p / s).is_dir() for s in ("train", "valid", "test")), dataset="cinic10",
+        expected="split folders train/, valid/ and test/ of <class>/<image>.png",
+        how=f"Download CINIC-10.tar.gz from {URL} and extract it into {base}.", download=download,
+    )
     train = ["train", "valid"] if with_valid else ["train"]
     return load_image_tree(
         "cinic10", folder, train=train, test=["test"], augment=crop_flip(), cache=cache, workers=workers

@@ -41,6 +41,24 @@ def find_folder(root: Path, names: Sequence[str], found: Callable[[Path], bool])
     return None
 
 
+def locate(
+    root: Path, names: Sequence[str], found: Callable[[Path], bool], *, dataset: str, expected: str, how: str,
+    download: bool = False, fetch: Callable[[], None] | None = None,
+) -> Path:
+    """The dataset's folder (see :func:`find_folder`); with ``download``, ``fetch()`` gets
+    the files first when they are not there. Otherwise a :class:`DatasetError` that says
+    where we looked, what we expected and ``how`` to get the files."""
+    folder = find_folder(root, names, found)
+    if folder is None and download:
+        if fetch is None:
+            raise DatasetError(f"{dataset} cannot be downloaded automatically. {how}")
+        fetch()
+        folder = find_folder(root, names, found)
+    if folder is None:
+        raise missing(root, names, dataset=dataset, expected=expected, how=how)
+    return folder
+
+
 def missing(root: Path, names: Sequence[str], *, dataset: str, expected: str, how: str) -> DatasetError:
     """The error for a dataset not found under ``root``: where we looked, what we expected, how to get it."""
     looked = ", ".join(str(p) for p in (root, *(root / n for n in names)))

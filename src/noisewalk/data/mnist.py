@@ -19,7 +19,7 @@ from ..errors import DatasetError
 from . import register_dataset
 from .cache import cached, fingerprint
 from .core import DataSplits
-from .files import check_md5, data_root, find_folder, missing
+from .files import check_md5, data_root, locate
 from .images import arrays_entry, splits_from_arrays
 
 FILES = {
@@ -84,12 +84,11 @@ def _load(
         f"Use download=True to fetch it (into {base / folder_name / 'raw'}), or copy the four idx files "
         f"({', '.join(f + '.gz' for f in FILES.values())}) there."
     )
-    folder = find_folder(base, names, lambda p: _idx_files(p) is not None)
-    if folder is None and download:
-        getattr(torchvision.datasets, tv_class)(root=str(base), train=True, download=True)
-        folder = find_folder(base, names, lambda p: _idx_files(p) is not None)
-    if folder is None:
-        raise missing(base, names, dataset=name, expected="the four idx files of the training and test split", how=how)
+    folder = locate(
+        base, names, lambda p: _idx_files(p) is not None, dataset=name, how=how, download=download,
+        expected="the four idx files of the training and test split",
+        fetch=lambda: getattr(torchvision.datasets, tv_class)(root=str(base), train=True, download=True),
+    )
     files = _idx_files(folder)
     assert files is not None
     md5s = dict(getattr(torchvision.datasets, tv_class).resources)

@@ -42,7 +42,7 @@ from ..validate import check_choice
 from . import register_dataset
 from .cache import cached, fingerprint
 from .core import DataSplits, TensorData
-from .files import chunks, data_root, find_folder, list_files, missing, parallel_map
+from .files import chunks, data_root, list_files, locate, parallel_map
 from .mfcc import MfccSettings, mfcc
 
 WORDS = ["down", "go", "left", "no", "off", "on", "right", "stop", "up", "yes"]
@@ -161,16 +161,12 @@ def speech_commands(
     """Speech Commands v2, 12 classes, MFCC features (1x49x10)."""
     check_choice("test_split", test_split, ("test", "validation"))
     base = data_root(root)
-    marker = lambda p: (p / "validation_list.txt").is_file() and (p / "testing_list.txt").is_file()
-    folder = find_folder(base, NAMES, marker)
     how = f"Download {URL} and extract it into {base / 'speech_commands_v0.02'}."
-    if folder is None:
-        if download:
-            raise DatasetError(f"speech_commands cannot be downloaded automatically. {how}")
-        raise missing(
-            base, NAMES, dataset="speech_commands",
-            expected="<word>/*.wav folders, validation_list.txt, testing_list.txt and _background_noise_/", how=how,
-        )
+    folder = locate(
+        base, NAMES, lambda p: (p / "validation_list.txt").is_file() and (p / "testing_list.txt").is_file(),
+        dataset="speech_commands", how=how, download=download,
+        expected="<word>/*.wav folders, validation_list.txt, testing_list.txt and _background_noise_/",
+    )
     clips, background = _clips(folder)
     settings = MfccSettings()
     files = [folder / rel for split in clips.values() for rel, _ in split] + background

@@ -19,7 +19,7 @@ from ..errors import DatasetError
 from . import register_dataset
 from .cache import cached, fingerprint
 from .core import DataSplits, random_crop
-from .files import check_md5, data_root, find_folder, missing
+from .files import check_md5, data_root, locate
 from .images import arrays_entry, splits_from_arrays
 
 NAMES = ("SVHN", "svhn")
@@ -63,18 +63,17 @@ def svhn(
     files = _split_files()
     wanted = ["train", "test"] + (["extra"] if extra else [])
     found = lambda p: all((p / files[s][0]).is_file() for s in wanted)
-    folder = find_folder(base, NAMES, found)
-    if folder is None and download:
+
+    def fetch() -> None:
         from torchvision.datasets import SVHN
 
         for split in wanted:
             SVHN(root=str(base / "SVHN"), split=split, download=True)
-        folder = base / "SVHN"
-    if folder is None:
-        raise missing(
-            base, NAMES, dataset="svhn", expected=", ".join(files[s][0] for s in wanted),
-            how=f"Use download=True to fetch them into {base / 'SVHN'}.",
-        )
+
+    folder = locate(
+        base, NAMES, found, dataset="svhn", expected=", ".join(files[s][0] for s in wanted),
+        how=f"Use download=True to fetch them into {base / 'SVHN'}.", download=download, fetch=fetch,
+    )
 
     def build() -> dict[str, Any]:
         parts = {}

@@ -18,7 +18,7 @@ from ..errors import DatasetError
 from . import register_dataset
 from .cache import cached, fingerprint
 from .core import DataSplits
-from .files import data_root, find_folder, list_files, missing
+from .files import data_root, list_files, locate
 from .images import IMAGE_SUFFIXES, arrays_entry, crop_flip, decode_images, scan_split, splits_from_arrays
 
 NAMES = ("tiny-imagenet-200", "tiny-imagenet", "tiny_imagenet", "TinyImageNet")
@@ -57,15 +57,12 @@ def tiny_imagenet(
 ) -> DataSplits:
     """Tiny ImageNet: 100,000 training and 10,000 validation (test) images, 3x64x64, 200 classes."""
     base = data_root(root)
-    folder = find_folder(base, NAMES, lambda p: (p / "wnids.txt").is_file() and (p / "train").is_dir())
     how = f"Download {URL} and extract it into {base}."
-    if folder is None:
-        if download:
-            raise DatasetError(f"tiny_imagenet cannot be downloaded automatically. {how}")
-        raise missing(
-            base, NAMES, dataset="tiny_imagenet",
-            expected="wnids.txt, train/<wnid>/images/*.JPEG, val/images/*.JPEG and val/val_annotations.txt", how=how,
-        )
+    folder = locate(
+        base, NAMES, lambda p: (p / "wnids.txt").is_file() and (p / "train").is_dir(), dataset="tiny_imagenet",
+        expected="wnids.txt, train/<wnid>/images/*.JPEG, val/images/*.JPEG and val/val_annotations.txt", how=how,
+        download=download,
+    )
     classes = sorted(w.strip() for w in (folder / "wnids.txt").read_text().split() if w.strip())
     train_files: list[str] = []
     train_labels: list[int] = []
