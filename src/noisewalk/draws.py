@@ -4,13 +4,14 @@ Two sources, chosen per model with ``inject(..., draws="exact" | "pooled")`` or 
 whole process with :func:`set_default_draws`:
 
 * ``exact`` (the default): every value is a fresh draw from torch's generator, as
-  ``torch.randn`` gives it. Statistically exact, and what ``evaluate`` should use.
+  ``torch.randn`` gives it.
 * ``pooled``: in training mode, values are read from a large pool of exact draws at
-  random offsets (with a random sign), the pool being redrawn bit by bit. Every value is exactly N(0, 1) and
-  the values of one tensor are independent; values recur across tensors and steps. On
-  a CPU this costs a fraction of exact draws (torch's CPU generator is serial, ~4 ns per
-  value), which keeps noise at every site cheap in training. See :class:`PooledDraws`
-  for what it guarantees and what it does not, and ``docs/benchmarks.md`` for the speed.
+  random offsets (with a random sign), the pool being redrawn bit by bit; in evaluation
+  mode, exact draws. Every value is exactly N(0, 1) and the values of one tensor are
+  independent; values recur across tensors and steps. On a CPU this costs a fraction of
+  exact draws (torch's CPU generator is serial, ~4 ns per value), which keeps noise at
+  every site cheap in training. See :class:`PooledDraws` for what it guarantees and what
+  it does not, and ``docs/benchmarks.md`` for the speed.
 
 A source only produces ``scale * z`` with ``z ~ N(0, 1)``: the noise types decide what
 to do with it.
