@@ -53,10 +53,18 @@ class GaussianNoise(nn.Module):
 def naive_lenet5(sigma: float) -> nn.Sequential:
     """LeNet-5 for 3x32x32 with a noise module after the input and every operation (12)."""
     layers = [
-        nn.Conv2d(3, 6, 5), nn.ReLU(), nn.MaxPool2d(2),
-        nn.Conv2d(6, 16, 5), nn.ReLU(), nn.MaxPool2d(2),
+        nn.Conv2d(3, 6, 5),
+        nn.ReLU(),
+        nn.MaxPool2d(2),
+        nn.Conv2d(6, 16, 5),
+        nn.ReLU(),
+        nn.MaxPool2d(2),
         nn.Flatten(),
-        nn.Linear(400, 120), nn.ReLU(), nn.Linear(120, 84), nn.ReLU(), nn.Linear(84, 10),
+        nn.Linear(400, 120),
+        nn.ReLU(),
+        nn.Linear(120, 84),
+        nn.ReLU(),
+        nn.Linear(84, 10),
     ]
     out: list[nn.Module] = [GaussianNoise(sigma)]
     for layer in layers:
@@ -69,12 +77,14 @@ def naive_lenet5(sigma: float) -> nn.Sequential:
 def naive_loader(png_root: Path, mean, std, batch_size: int, workers: int):
     from torchvision import datasets, transforms
 
-    tf = transforms.Compose([
-        transforms.RandomCrop(32, padding=4),
-        transforms.RandomHorizontalFlip(),
-        transforms.ToTensor(),
-        transforms.Normalize(mean, std),
-    ])
+    tf = transforms.Compose(
+        [
+            transforms.RandomCrop(32, padding=4),
+            transforms.RandomHorizontalFlip(),
+            transforms.ToTensor(),
+            transforms.Normalize(mean, std),
+        ]
+    )
     ds = datasets.ImageFolder(str(png_root / "train"), transform=tf)
     return torch.utils.data.DataLoader(
         ds, batch_size=batch_size, shuffle=True, num_workers=workers, drop_last=True, persistent_workers=workers > 0
@@ -156,9 +166,11 @@ def main() -> None:
     }
     rates: dict[str, list[float]] = {name: [] for name in loops}
     load_before = os.getloadavg()[0]
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, {os.cpu_count()} CPUs, "
-          f"{platform.processor() or platform.machine()}; batch {args.batch_size}, {args.steps} steps per block; "
-          f"load average {load_before:.2f}")
+    print(
+        f"torch {torch.__version__}, {torch.get_num_threads()} threads, {os.cpu_count()} CPUs, "
+        f"{platform.processor() or platform.machine()}; batch {args.batch_size}, {args.steps} steps per block; "
+        f"load average {load_before:.2f}"
+    )
     names = list(loops)
     for r in range(args.rounds):
         for name in names[r % len(names) :] + names[: r % len(names)]:  # each loop takes each place in turn
@@ -189,11 +201,18 @@ def main() -> None:
     print("ratios (median over rounds of the ratio within a round):")
     print(f"noisewalk (noise at every site) / naive: {summary['noisy_over_naive']:.2f}x")
     print(f"noisewalk without noise / naive:         {summary['clean_over_naive']:.2f}x")
-    print(f"cost of noise at every site: pooled draws {100 * summary['noise_overhead_pooled']:+.1f}%, "
-          f"exact draws {100 * summary['noise_overhead_exact']:+.1f}% (time per step vs clean)")
+    print(
+        f"cost of noise at every site: pooled draws {100 * summary['noise_overhead_pooled']:+.1f}%, "
+        f"exact draws {100 * summary['noise_overhead_exact']:+.1f}% (time per step vs clean)"
+    )
     if args.out:
-        record = {"args": vars(args), "rates": rates, "summary": summary, "environment": environment("cpu"),
-                  "load_average": [load_before, load_after]}
+        record = {
+            "args": vars(args),
+            "rates": rates,
+            "summary": summary,
+            "environment": environment("cpu"),
+            "load_average": [load_before, load_after],
+        }
         write_json(args.out, record)
 
 

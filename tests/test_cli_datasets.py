@@ -45,9 +45,32 @@ def test_train_lenet5_on_a_cifar10_tree(tmp_path, monkeypatch):
     make_image_tree(tmp_path / "cifar10-png", {"train": 4, "test": 2}, CIFAR_CLASSES)
     out = tmp_path / "run"
     args = [
-        "train", "--model", "lenet5", "--data", "cifar10", "--data-root", str(tmp_path), "--sigma", "0.1",
-        "--train-noise", "matched", "--epochs", "2", "--repeats", "1", "--eval-repeats", "1", "--batch-size", "16",
-        "--device", "cpu", "--out", str(out), "--noise-draws", "pooled", "--json",
+        "train",
+        "--model",
+        "lenet5",
+        "--data",
+        "cifar10",
+        "--data-root",
+        str(tmp_path),
+        "--sigma",
+        "0.1",
+        "--train-noise",
+        "matched",
+        "--epochs",
+        "2",
+        "--repeats",
+        "1",
+        "--eval-repeats",
+        "1",
+        "--batch-size",
+        "16",
+        "--device",
+        "cpu",
+        "--out",
+        str(out),
+        "--noise-draws",
+        "pooled",
+        "--json",
     ]
     result = runner.invoke(app, args)
     assert result.exit_code == 0, result.output

@@ -47,8 +47,16 @@ def _check_splits(d: DataSplits, shape, classes: int) -> None:
 
 
 def test_every_dataset_is_registered():
-    for name in ("mnist", "fashion_mnist", "cifar10", "svhn", "cinic10", "tiny_imagenet", "speech_commands",
-                 "image_folder"):
+    for name in (
+        "mnist",
+        "fashion_mnist",
+        "cifar10",
+        "svhn",
+        "cinic10",
+        "tiny_imagenet",
+        "speech_commands",
+        "image_folder",
+    ):
         assert name in list_datasets()
     with pytest.raises(UnknownNameError, match="cifar10"):
         create_dataset("cifar100", root="nowhere")
@@ -201,6 +209,10 @@ def test_image_folder_sizes_and_resize(tmp_path, cache):
     assert len(d.train) == 5 and len(d.test) == 2 and len(d.augment) == 1
     gray = create_dataset("image_folder", root=str(tmp_path / "pets"), size=(16, 16), mode="L")
     assert gray.input_shape == (1, 16, 16)
+    (tmp_path / "pets" / "val").rename(tmp_path / "pets" / "holdout")
+    with pytest.raises(DatasetError, match="one of test, val, valid, validation"):
+        create_dataset("image_folder", root=str(tmp_path / "pets"), size=(16, 16))
+    assert len(create_dataset("image_folder", root=str(tmp_path / "pets"), size=(16, 16), test="holdout").test) == 2
 
 
 def test_cinic10_layout(tmp_path, cache):

@@ -107,7 +107,7 @@ def test_pooled_offsets_and_signs_are_uniform():
         hits[offset] += 1
         signs.append(sign)
     assert set(signs) == {1.0, -1.0} and abs(np.mean(signs)) < 0.06
-    assert chisquare(hits[: 3000].view(30, 100).sum(1).numpy()).pvalue > 1e-3
+    assert chisquare(hits[:3000].view(30, 100).sum(1).numpy()).pvalue > 1e-3
 
 
 def test_pool_is_refreshed():

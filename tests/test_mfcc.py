@@ -17,8 +17,10 @@ def _reference(clip: np.ndarray) -> np.ndarray:
     window = 0.5 - 0.5 * np.cos(2 * np.pi * np.arange(n_win) / n_win)  # periodic Hann
     frames = [clip[s : s + n_win] * window for s in range(0, len(clip) - n_win + 1, hop)]
     spec = np.abs(np.fft.rfft(np.array(frames), n=n_fft))
+
     def to_mel(f):
         return 1127.0 * np.log(1.0 + f / 700.0)
+
     edges = np.linspace(to_mel(20.0), to_mel(4000.0), bands + 2)
     weights = np.zeros((n_fft // 2 + 1, bands))
     for b in range(1, n_fft // 2 + 1):  # the DC bin gets no weight

@@ -14,7 +14,9 @@ from noisewalk.data import images as images_module
 
 _REPO = Path(__file__).resolve().parents[1]
 _CANDIDATES = [
-    os.environ.get("NOISEWALK_SHARED_DATASETS"), _REPO.parent / "shared" / "datasets", "/work/shared/datasets"
+    os.environ.get("NOISEWALK_SHARED_DATASETS"),
+    _REPO.parent / "shared" / "datasets",
+    "/work/shared/datasets",
 ]
 SHARED = next((Path(p) for p in _CANDIDATES if p and Path(p).is_dir()), Path("/nonexistent"))
 
@@ -26,10 +28,13 @@ def _need(sub: str) -> Path:
     return path
 
 
-@pytest.mark.parametrize(("name", "folder", "first_labels"), [
-    ("mnist", "MNIST", [5, 0, 4, 1, 9]),
-    ("fashion_mnist", "FashionMNIST", [9, 0, 0, 3, 0]),
-])
+@pytest.mark.parametrize(
+    ("name", "folder", "first_labels"),
+    [
+        ("mnist", "MNIST", [5, 0, 4, 1, 9]),
+        ("fashion_mnist", "FashionMNIST", [9, 0, 0, 3, 0]),
+    ],
+)
 def test_mnist_and_fashion_mnist(tmp_path, name, folder, first_labels):
     _need(folder)
     d = create_dataset(name, root=str(SHARED), cache=tmp_path)  # checks torchvision's MD5 sums

@@ -102,9 +102,7 @@ class PooledDraws(NormalDraws):
 
     name = "pooled"
 
-    def __init__(
-        self, size: int = 1 << 21, reuse: int = 64, max_size: int = 1 << 26, *, in_eval: bool = False
-    ) -> None:
+    def __init__(self, size: int = 1 << 21, reuse: int = 64, max_size: int = 1 << 26, *, in_eval: bool = False) -> None:
         self.size = check_positive_int("size", size, minimum=1024)
         self.reuse = check_positive_int("reuse", reuse)
         self.max_size = check_positive_int("max_size", max_size, minimum=size)

@@ -107,7 +107,9 @@ def cifar10(
         CIFAR10(root=str(base), train=True, download=True)
         return _load_batches(base / BATCHES, verify=verify, cache=cache)
     raise missing(
-        base, (BATCHES, *TREE_NAMES), dataset="cifar10",
+        base,
+        (BATCHES, *TREE_NAMES),
+        dataset="cifar10",
         expected=f"the python batches ({BATCHES}/data_batch_1..5, test_batch, batches.meta) or an image tree "
         "train/<class>/<image> and test/<class>/<image>",
         how=f"Use download=True to fetch the batches into {base / BATCHES}.",

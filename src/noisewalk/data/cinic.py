@@ -32,9 +32,13 @@ def cinic10(
     """CINIC-10: 90,000 training (180,000 with ``with_valid``) and 90,000 test images."""
     base = data_root(root)
     folder = locate(
-        base, NAMES, lambda p: all((p / s).is_dir() for s in ("train", "valid", "test")), dataset="cinic10",
+        base,
+        NAMES,
+        lambda p: all((p / s).is_dir() for s in ("train", "valid", "test")),
+        dataset="cinic10",
         expected="split folders train/, valid/ and test/ of <class>/<image>.png",
-        how=f"Download CINIC-10.tar.gz from {URL} and extract it into {base}.", download=download,
+        how=f"Download CINIC-10.tar.gz from {URL} and extract it into {base}.",
+        download=download,
     )
     train = ["train", "valid"] if with_valid else ["train"]
     return load_image_tree(

@@ -42,8 +42,15 @@ def find_folder(root: Path, names: Sequence[str], found: Callable[[Path], bool])
 
 
 def locate(
-    root: Path, names: Sequence[str], found: Callable[[Path], bool], *, dataset: str, expected: str, how: str,
-    download: bool = False, fetch: Callable[[], None] | None = None,
+    root: Path,
+    names: Sequence[str],
+    found: Callable[[Path], bool],
+    *,
+    dataset: str,
+    expected: str,
+    how: str,
+    download: bool = False,
+    fetch: Callable[[], None] | None = None,
 ) -> Path:
     """The dataset's folder (see :func:`find_folder`); with ``download``, ``fetch()`` gets
     the files first when they are not there. Otherwise a :class:`DatasetError` that says

@@ -69,8 +69,13 @@ def arrays_entry(train: tuple[Tensor, Tensor], test: tuple[Tensor, Tensor], clas
     """The cache entry of a decoded image dataset, with the training split's statistics."""
     mean, std = channel_stats(train[0])
     return {
-        "train_x": train[0], "train_y": train[1], "test_x": test[0], "test_y": test[1],
-        "classes": classes, "mean": list(mean), "std": list(std),
+        "train_x": train[0],
+        "train_y": train[1],
+        "test_x": test[0],
+        "test_y": test[1],
+        "classes": classes,
+        "mean": list(mean),
+        "std": list(std),
     }
 
 
@@ -113,8 +118,10 @@ def decode_images(
     for part in parts:
         if isinstance(part, tuple):
             path, reason = part
-            fix = " Pass size=(height, width) to resize all images." if "size is" in reason else (
-                " The file is damaged: replace it from the dataset's source."
+            fix = (
+                " Pass size=(height, width) to resize all images."
+                if "size is" in reason
+                else (" The file is damaged: replace it from the dataset's source.")
             )
             raise DatasetError(f"image {path}: {reason}.{fix}")
     shapes = {p.shape[1:] for p in parts}
@@ -137,9 +144,7 @@ def scan_split(folder: Path, classes: list[str] | None = None) -> tuple[list[str
         classes = found
     unknown = sorted(set(found) - set(classes))
     if unknown:
-        raise DatasetError(
-            f"{folder} has class folders that the training split lacks: {', '.join(unknown[:5])}"
-        )
+        raise DatasetError(f"{folder} has class folders that the training split lacks: {', '.join(unknown[:5])}")
     files: list[str] = []
     labels: list[int] = []
     for label, cls in enumerate(classes):
@@ -219,12 +224,19 @@ def image_folder(
     if test is None:
         test = next((t for t in TEST_NAMES if (folder / t).is_dir()), None)
         if test is None:
-            raise missing(folder, (), dataset="image folder", expected=(
-                f"split folders {train_splits[0]}/ and one of {', '.join(TEST_NAMES)}/ holding <class>/<image> files"
-            ), how="Pass root= the folder that holds the split folders.")
+            expected = f"split folders {train_splits[0]}/ and one of {', '.join(TEST_NAMES)}/ of <class>/<image>"
+            how = "Pass root= the folder that holds the split folders."
+            raise missing(folder, (), dataset="image folder", expected=expected, how=how)
     test_splits = [test] if isinstance(test, str) else list(test)
     name = f"image_folder:{folder.name}"
     return load_image_tree(
-        name, folder, train=train_splits, test=test_splits, mode=mode, size=size,
-        augment=crop_flip() if augment else (), cache=cache, workers=workers,
+        name,
+        folder,
+        train=train_splits,
+        test=test_splits,
+        mode=mode,
+        size=size,
+        augment=crop_flip() if augment else (),
+        cache=cache,
+        workers=workers,
     )

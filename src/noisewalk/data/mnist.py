@@ -73,8 +73,15 @@ def _idx_files(folder: Path) -> dict[str, Path] | None:
 
 
 def _load(
-    name: str, tv_class: str, names: tuple[str, ...], classes: list[str], *, root: str | None, download: bool,
-    verify: bool, cache: bool | str | Path | None,
+    name: str,
+    tv_class: str,
+    names: tuple[str, ...],
+    classes: list[str],
+    *,
+    root: str | None,
+    download: bool,
+    verify: bool,
+    cache: bool | str | Path | None,
 ) -> DataSplits:
     import torchvision
 
@@ -85,7 +92,12 @@ def _load(
         f"({', '.join(f + '.gz' for f in FILES.values())}) there."
     )
     folder = locate(
-        base, names, lambda p: _idx_files(p) is not None, dataset=name, how=how, download=download,
+        base,
+        names,
+        lambda p: _idx_files(p) is not None,
+        dataset=name,
+        how=how,
+        download=download,
         expected="the four idx files of the training and test split",
         fetch=lambda: getattr(torchvision.datasets, tv_class)(root=str(base), train=True, download=True),
     )

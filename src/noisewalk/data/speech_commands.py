@@ -163,8 +163,12 @@ def speech_commands(
     base = data_root(root)
     how = f"Download {URL} and extract it into {base / 'speech_commands_v0.02'}."
     folder = locate(
-        base, NAMES, lambda p: (p / "validation_list.txt").is_file() and (p / "testing_list.txt").is_file(),
-        dataset="speech_commands", how=how, download=download,
+        base,
+        NAMES,
+        lambda p: (p / "validation_list.txt").is_file() and (p / "testing_list.txt").is_file(),
+        dataset="speech_commands",
+        how=how,
+        download=download,
         expected="<word>/*.wav folders, validation_list.txt, testing_list.txt and _background_noise_/",
     )
     clips, background = _clips(folder)

@@ -71,8 +71,14 @@ def svhn(
             SVHN(root=str(base / "SVHN"), split=split, download=True)
 
     folder = locate(
-        base, NAMES, found, dataset="svhn", expected=", ".join(files[s][0] for s in wanted),
-        how=f"Use download=True to fetch them into {base / 'SVHN'}.", download=download, fetch=fetch,
+        base,
+        NAMES,
+        found,
+        dataset="svhn",
+        expected=", ".join(files[s][0] for s in wanted),
+        how=f"Use download=True to fetch them into {base / 'SVHN'}.",
+        download=download,
+        fetch=fetch,
     )
 
     def build() -> dict[str, Any]:

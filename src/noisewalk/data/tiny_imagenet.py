@@ -59,8 +59,12 @@ def tiny_imagenet(
     base = data_root(root)
     how = f"Download {URL} and extract it into {base}."
     folder = locate(
-        base, NAMES, lambda p: (p / "wnids.txt").is_file() and (p / "train").is_dir(), dataset="tiny_imagenet",
-        expected="wnids.txt, train/<wnid>/images/*.JPEG, val/images/*.JPEG and val/val_annotations.txt", how=how,
+        base,
+        NAMES,
+        lambda p: (p / "wnids.txt").is_file() and (p / "train").is_dir(),
+        dataset="tiny_imagenet",
+        expected="wnids.txt, train/<wnid>/images/*.JPEG, val/images/*.JPEG and val/val_annotations.txt",
+        how=how,
         download=download,
     )
     classes = sorted(w.strip() for w in (folder / "wnids.txt").read_text().split() if w.strip())

@@ -16,8 +16,9 @@ from . import register_model
 from .torchvision_models import remove_batchnorm, with_in_channels
 
 
-def _resnet(name: str, num_classes: int, input_shape: tuple[int, int, int], batchnorm: bool | None,
-            small_input: bool) -> nn.Module:
+def _resnet(
+    name: str, num_classes: int, input_shape: tuple[int, int, int], batchnorm: bool | None, small_input: bool
+) -> nn.Module:
     import torchvision
 
     model = getattr(torchvision.models, name)(weights=None, num_classes=num_classes)
