@@ -5,6 +5,7 @@ from __future__ import annotations
 from importlib.metadata import PackageNotFoundError, version
 
 from .errors import (
+    DatasetError,
     InvalidParameterError,
     MissingDependencyError,
     NoisewalkError,
@@ -26,6 +27,7 @@ __all__ = [
     "OP_TYPES",
     "AdditiveNoise",
     "CombinedNoise",
+    "DatasetError",
     "InvalidParameterError",
     "MidpointFit",
     "MissingDependencyError",

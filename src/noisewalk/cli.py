@@ -115,37 +115,43 @@ def sites(
     model: Annotated[str, typer.Option(help="Model name (see `noisewalk models`).")] = "lenet5",
     input_shape: Annotated[str | None, typer.Option(help="C,H,W of the input; default from --data.")] = None,
     data: Annotated[str, typer.Option(help="Dataset whose input shape and classes to use.")] = "digits",
+    data_root: Annotated[str | None, typer.Option(help="Folder holding the dataset files.")] = None,
     num_classes: Annotated[int | None, typer.Option(help="Classes (default: the dataset's).")] = None,
     batchnorm: Annotated[bool, typer.Option(help="Build the model with batch-norm and count it as sites.")] = False,
     method: Annotated[str, typer.Option(help="fx (trace the graph) or hooks (leaf-module hooks).")] = "fx",
+    all_models: Annotated[
+        bool, typer.Option("--all", help="Every noisewalk model, each on its example input (or --input-shape).")
+    ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the sites as JSON.")] = False,
 ) -> None:
-    """Print the table of noise sites of a model."""
-    from .data import DATASETS
+    """Print the table of noise sites of a model (or of every registered model with --all)."""
+    from .data import create_dataset
     from .inject import inject
-    from .models import create_model
+    from .models import create_model, example_input, list_models
 
     with _errors():
         shape = _parse_shape(input_shape)
         classes = num_classes
-        if shape is None or classes is None:
-            splits = DATASETS.get(data)(root=None, download=False) if data == "digits" else None
-            if splits is None:
-                raise InvalidParameterError(f"pass --input-shape and --num-classes for --data {data!r}")
+        if not all_models and (shape is None or classes is None):
+            splits = create_dataset(data, root=data_root)
             shape = shape or splits.input_shape
             classes = classes or splits.num_classes
-        net = create_model(model, num_classes=classes, input_shape=shape, batchnorm=batchnorm or None)
-        noisy = inject(net, "additive", batchnorm=batchnorm, method=method)
-    rows = noisy.site_table()
+        found = []
+        for name in list_models(own=True) if all_models else [model]:
+            in_shape = shape or example_input(name)
+            net = create_model(name, num_classes=classes or 10, input_shape=in_shape, batchnorm=batchnorm or None)
+            found.append((name, in_shape, inject(net, "additive", batchnorm=batchnorm, method=method).site_table()))
     if as_json:
-        out_console.print_json(json.dumps({"model": model, "input_shape": shape, "sites": rows}))
+        listed = [{"model": name, "input_shape": s, "sites": rows} for name, s, rows in found]
+        out_console.print_json(json.dumps({"models": listed} if all_models else listed[0]))
         return
-    table = Table(title=f"{len(rows)} noise sites of {model} (input {shape[0]}x{shape[1]}x{shape[2]})")
-    for col in ("index", "name", "op", "target"):
-        table.add_column(col, justify="right" if col == "index" else "left")
-    for row in rows:
-        table.add_row(str(row["index"]), row["name"], row["op"], row["target"])
-    out_console.print(table)
+    for name, s, rows in found:
+        table = Table(title=f"{len(rows)} noise sites of {name} (input {s[0]}x{s[1]}x{s[2]})")
+        for col in ("index", "name", "op", "target"):
+            table.add_column(col, justify="right" if col == "index" else "left")
+        for row in rows:
+            table.add_row(str(row["index"]), row["name"], row["op"], row["target"])
+        out_console.print(table)
 
 
 @app.command("models")
@@ -228,10 +234,14 @@ def train_cmd(
     quant_bits: QuantBits = None,
     act_scaling: ActScaling = "dynamic",
     scale: Scale = None,
+    noise_draws: Annotated[
+        str, typer.Option(help="exact (fresh draws) or pooled (much cheaper on a CPU; see noisewalk.draws).")
+    ] = "exact",
 ) -> None:
     """Train (clean, with matched noise or VANT; float or quantized), measure accuracy over noise levels, fit mu."""
     from .curve import CurveSpec, run_curve
     from .data import create_dataset
+    from .draws import default_draws
     from .report import midpoint_table, plot_accuracy_curves
     from .runs import save_run
     from .train import resolve_device
@@ -250,9 +260,10 @@ def train_cmd(
         dev = resolve_device(device)
         splits = create_dataset(data, root=data_root)
         total = repeats * (1 if train_noise == "none" else len(spec.sigmas))
-        with _progress(not as_json, f"{model} on {data}", total) as update:
+        with default_draws(noise_draws), _progress(not as_json, f"{model} on {data}", total) as update:
             result = run_curve(spec, data=splits, device=str(dev), progress=update)
-    record = save_run(out, kind="train", config=spec.to_dict(), results=result, device=dev)
+    record = save_run(out, kind="train", config={**spec.to_dict(), "noise_draws": noise_draws}, results=result,
+                      device=dev)
     if len(spec.sigmas) >= 5:
         plot_accuracy_curves(
             {f"{model}, train noise {train_noise}": (result.sigma, result.mean, result.std, result.fit)},

@@ -24,3 +24,8 @@ class TraceError(NoisewalkError):
 
 class MissingDependencyError(NoisewalkError, ImportError):
     """An optional dependency is needed for the requested feature."""
+
+
+class DatasetError(NoisewalkError, OSError):
+    """Dataset files are missing, incomplete or corrupt; the message names the path,
+    what was expected there and how to get it."""

@@ -7,6 +7,11 @@ one noise module after each, and returns a :class:`NoisyModel` whose ``sites`` l
 them by name, index and operation type. Shape-only operations (flatten, reshape, view,
 cat) and dropout are not sites.
 
+Where nothing but the noise holds a site's value (the fresh output of a built-in
+convolution, linear, pooling or batch-norm layer, or of an addition), additive noise is
+added to it in place, saving a copy per site; a forward hook that keeps such a layer's
+output therefore sees it with the noise.
+
 Models that ``torch.fx`` cannot trace (data-dependent control flow, say) get a
 :class:`TraceError` naming the module where tracing failed. ``method="hooks"`` is the
 fallback: noise is placed with forward hooks on leaf modules of known kinds; functional
@@ -408,10 +413,32 @@ def _discover_fx(gm: fx.GraphModule, batchnorm: bool) -> list[tuple[fx.Node, str
     return found
 
 
+# producers whose output is a fresh tensor that their backward does not need: noise may
+# be added to it in place (nothing else holds it once the graph routes it to the noise)
+_FRESH_OUTPUT_MODULES = (
+    nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.Linear, nn.MaxPool1d, nn.MaxPool2d, nn.MaxPool3d, nn.AvgPool1d,
+    nn.AvgPool2d, nn.AvgPool3d, nn.AdaptiveAvgPool1d, nn.AdaptiveAvgPool2d, nn.AdaptiveAvgPool3d,
+    nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d,
+)
+_FRESH_OUTPUT_FUNCTIONS = {
+    F.conv1d, F.conv2d, F.conv3d, F.linear, operator.add, torch.add, F.max_pool1d, F.max_pool2d, F.max_pool3d,
+    F.avg_pool1d, F.avg_pool2d, F.avg_pool3d, F.adaptive_avg_pool1d, F.adaptive_avg_pool2d, F.adaptive_avg_pool3d,
+}
+
+
+def _owns_output(node: fx.Node, gm: fx.GraphModule) -> bool:
+    if node.op == "call_module":
+        module = gm.get_submodule(node.target)
+        return type(module) in _FRESH_OUTPUT_MODULES and not module._forward_hooks
+    return node.op == "call_function" and node.target in _FRESH_OUTPUT_FUNCTIONS
+
+
 def _place_fx(gm: fx.GraphModule, found, noises: nn.ModuleList) -> None:
     gm.add_submodule("noise_sites", noises)
     graph = gm.graph
     last_placeholder = [n for n in graph.nodes if n.op == "placeholder"][-1]
+    for noise, (node, *_rest) in zip(noises, found, strict=True):
+        noise.inplace = _owns_output(node, gm)
     for i, (node, *_rest) in enumerate(found):
         anchor = last_placeholder if node.op == "placeholder" else node
         with graph.inserting_after(anchor):

@@ -12,6 +12,8 @@ a 1-D tensor over the batch), and the same switches:
   site adds the mean of that many independent perturbations. For the Gaussian types here
   that mean is one draw at ``sigma / sqrt(executions)``, computed as such; other noise
   types draw and average.
+* ``draws``: where the standard-normal values come from, ``exact`` (fresh draws, the
+  default) or ``pooled`` (cheap on a CPU, in training mode); see :mod:`noisewalk.draws`.
 
 A level of exactly zero returns the input tensor itself, bit for bit.
 """
@@ -23,6 +25,7 @@ import math
 import torch
 from torch import Tensor, nn
 
+from .draws import NormalDraws, make_draws
 from .errors import InvalidParameterError
 from .registry import Registry
 from .validate import check_positive_int, check_range, check_sigma
@@ -41,6 +44,7 @@ class Noise(nn.Module):
         in_train: bool = True,
         in_eval: bool = True,
         executions: int = 1,
+        draws: str | NormalDraws | None = None,
     ) -> None:
         super().__init__()
         self.sigma = sigma
@@ -48,6 +52,10 @@ class Noise(nn.Module):
         self.in_train = in_train
         self.in_eval = in_eval
         self.executions = check_positive_int("executions", executions)
+        self.draws = make_draws(draws)
+        self.inplace = False
+        """Whether the noise may be added to the input tensor itself (set by ``inject`` where
+        nothing else holds the site's value)."""
 
     gaussian: bool = False
     """True when the perturbation is linear in zero-mean Gaussian draws, so that the mean of
@@ -66,6 +74,10 @@ class Noise(nn.Module):
             )
         self._sigma = value
 
+    def source(self) -> NormalDraws:
+        """The standard-normal source for the current mode (see ``NormalDraws.for_mode``)."""
+        return self.draws.for_mode(self.training)
+
     def is_active(self) -> bool:
         """True when this module would change its input in the current mode."""
         if not (self.in_train if self.training else self.in_eval):
@@ -83,22 +95,27 @@ class Noise(nn.Module):
                     f"per-sample sigma has {s.shape[0]} values but the batch has {x.shape[0]} samples"
                 )
             s = s.to(device=x.device, dtype=x.dtype).reshape(-1, *([1] * (x.dim() - 1)))
+        if self.executions > 1 and self.gaussian:
+            s = s / math.sqrt(self.executions)  # the mean of n independent Gaussian perturbations
+        return self.add_perturbation(x, s)
+
+    def add_perturbation(self, x: Tensor, sigma: float | Tensor) -> Tensor:
+        """``x + perturbation``, with the gradient that ``straight_through`` asks for."""
         if self.straight_through:
             with torch.no_grad():
-                delta = self.averaged_perturbation(x.detach(), s)
+                delta = self.averaged_perturbation(x.detach(), sigma)
             return x + delta
-        return x + self.averaged_perturbation(x, s)
+        return x + self.averaged_perturbation(x, sigma)
 
     def perturbation(self, x: Tensor, sigma: float | Tensor) -> Tensor:
         raise NotImplementedError
 
     def averaged_perturbation(self, x: Tensor, sigma: float | Tensor) -> Tensor:
-        """The mean of ``executions`` independent perturbations (one when ``executions == 1``)."""
-        n = self.executions
+        """The mean of ``executions`` independent perturbations; for Gaussian types
+        ``forward`` has already folded the mean into ``sigma``, so one draw serves."""
+        n = 1 if self.gaussian else self.executions
         if n == 1:
             return self.perturbation(x, sigma)
-        if self.gaussian:
-            return self.perturbation(x, sigma / math.sqrt(n))
         total = self.perturbation(x, sigma)
         for _ in range(n - 1):
             total = total + self.perturbation(x, sigma)
@@ -108,7 +125,7 @@ class Noise(nn.Module):
         s = self._sigma
         level = f"{s:g}" if isinstance(s, float) else f"per-sample[{s.numel()}]"
         repeated = f", executions={self.executions}" if self.executions > 1 else ""
-        return f"sigma={level}, straight_through={self.straight_through}{repeated}"
+        return f"sigma={level}, straight_through={self.straight_through}, draws={self.draws.name}{repeated}"
 
 
 @NOISES.register("additive")
@@ -118,7 +135,11 @@ class AdditiveNoise(Noise):
     gaussian = True
 
     def perturbation(self, x: Tensor, sigma: float | Tensor) -> Tensor:
-        return torch.randn_like(x).mul_(sigma)
+        return self.source().scaled(x, sigma)
+
+    def add_perturbation(self, x: Tensor, sigma: float | Tensor) -> Tensor:
+        # the perturbation does not depend on x: both gradient modes are the identity
+        return self.source().add_scaled(x, sigma, inplace=self.inplace)
 
 
 @NOISES.register("multiplicative")
@@ -128,7 +149,7 @@ class MultiplicativeNoise(Noise):
     gaussian = True
 
     def perturbation(self, x: Tensor, sigma: float | Tensor) -> Tensor:
-        return torch.randn_like(x).mul_(sigma).mul_(x)
+        return self.source().scaled(x, sigma).mul_(x)
 
 
 @NOISES.register("combined")
@@ -143,8 +164,8 @@ class CombinedNoise(Noise):
         self.ratio = check_range("ratio", ratio, low=0.0, high=1.0)
 
     def perturbation(self, x: Tensor, sigma: float | Tensor) -> Tensor:
-        mul = torch.randn_like(x).mul_(sigma * (1.0 - self.ratio)).mul_(x)
-        return mul.add_(torch.randn_like(x).mul_(sigma * self.ratio))
+        mul = self.source().scaled(x, sigma * (1.0 - self.ratio)).mul_(x)
+        return mul.add_(self.source().scaled(x, sigma * self.ratio))
 
     def extra_repr(self) -> str:
         return f"{super().extra_repr()}, ratio={self.ratio:g}"

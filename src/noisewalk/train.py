@@ -21,6 +21,7 @@ import torch
 from torch import Tensor, nn
 
 from .checkpoint import restore_training_state, training_state
+from .cpu import reuse_freed_memory
 from .data import DataSplits, TensorData, TensorLoader
 from .errors import InvalidParameterError
 from .inject import NoisyModel, SiteSelector
@@ -153,6 +154,8 @@ def train(
     if noisy:
         model.select(config.sites)  # validate before any work
     model.to(dev)
+    if dev.type == "cpu":
+        reuse_freed_memory()  # no page faults for each step's fresh activations
     gen = torch.Generator().manual_seed(config.seed)
     torch.manual_seed(config.seed)
     train_loader = TensorLoader(
@@ -160,7 +163,9 @@ def train(
         device=dev, generator=gen,
     )
     test_loader = TensorLoader(data.test, max(config.batch_size, 512), device=dev)
-    opt = torch.optim.Adam(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    opt = torch.optim.Adam(
+        model.parameters(), lr=config.lr, weight_decay=config.weight_decay, fused=dev.type in ("cpu", "cuda")
+    )
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=config.epochs * len(train_loader))
     weights = class_weights.to(dev) if class_weights is not None else None
     level_gen = torch.Generator().manual_seed(config.seed + 1)  # VANT draws, apart from the batch order

@@ -8,7 +8,7 @@ slices of a random permutation; augmentation works on a whole batch at once.
 from __future__ import annotations
 
 from ..registry import Registry
-from .core import DataSplits, TensorData, TensorLoader, hflip, random_crop
+from .core import DataSplits, TensorData, TensorLoader, hflip, random_crop, random_crop_flip
 
 DATASETS: Registry[DataSplits] = Registry("dataset")
 
@@ -27,7 +27,16 @@ def list_datasets() -> list[str]:
     return DATASETS.names()
 
 
-from . import digits  # noqa: E402,F401  (registration)
+from . import (  # noqa: E402,F401  (registration)
+    cifar,
+    cinic,
+    digits,
+    images,
+    mnist,
+    speech_commands,
+    svhn,
+    tiny_imagenet,
+)
 
 __all__ = [
     "DATASETS",
@@ -38,5 +47,6 @@ __all__ = [
     "hflip",
     "list_datasets",
     "random_crop",
+    "random_crop_flip",
     "register_dataset",
 ]

@@ -148,3 +148,23 @@ def random_crop(padding: int = 4) -> Augment:
 
     crop.__name__ = f"random_crop({padding})"
     return crop
+
+
+def random_crop_flip(padding: int = 4) -> Augment:
+    """``random_crop(padding)`` then ``hflip`` in one gather: the same distribution of
+    images at about a third of the cost."""
+
+    def crop_flip(batch: Tensor, generator: torch.Generator | None = None) -> Tensor:
+        n, c, h, w = batch.shape
+        padded = torch.nn.functional.pad(batch, (padding,) * 4)
+        dy = torch.randint(0, 2 * padding + 1, (n, 1), generator=generator)
+        dx = torch.randint(0, 2 * padding + 1, (n, 1), generator=generator)
+        flip = torch.rand(n, 1, generator=generator) < 0.5
+        cols = torch.arange(w)
+        cols = torch.where(flip, (w - 1) - cols, cols) + dx  # (n, w): source column of each output column
+        rows = (dy + torch.arange(h)) * (w + 2 * padding)  # (n, h): offset of each output row
+        index = (rows.unsqueeze(2) + cols.unsqueeze(1)).to(batch.device).view(n, 1, h * w).expand(n, c, h * w)
+        return padded.view(n, c, -1).gather(2, index).view(n, c, h, w)
+
+    crop_flip.__name__ = f"random_crop_flip({padding})"
+    return crop_flip

@@ -15,11 +15,28 @@ from ..registry import Registry
 from ..validate import check_positive_int
 
 MODELS: Registry[nn.Module] = Registry("model")
+_EXAMPLE_INPUTS: dict[str, tuple[int, int, int]] = {}
 
 
-def register_model(name: str | None = None):
-    """Decorator: add a factory ``f(*, num_classes, input_shape, batchnorm, **kw)``."""
-    return MODELS.register(name)
+def register_model(name: str | None = None, *, example_input: tuple[int, int, int] = (3, 32, 32)):
+    """Decorator: add a factory ``f(*, num_classes, input_shape, batchnorm, **kw)``.
+
+    ``example_input`` is an input shape the model is built for (tests and ``noisewalk
+    sites --all`` use it).
+    """
+    register = MODELS.register(name)
+
+    def decorator(factory):
+        _EXAMPLE_INPUTS[name or factory.__name__] = tuple(example_input)
+        return register(factory)
+
+    return decorator
+
+
+def example_input(name: str) -> tuple[int, int, int]:
+    """An input shape (channels, height, width) the model ``name`` is built for."""
+    MODELS.get(name)  # unknown names list the valid ones
+    return _EXAMPLE_INPUTS.get(name, (3, 32, 32))
 
 
 def create_model(
@@ -49,6 +66,6 @@ def list_models(own: bool = False) -> list[str]:
     return MODELS.own_names() if own else MODELS.names()
 
 
-from . import lenet, mlp, torchvision_models  # noqa: E402,F401  (registration)
+from . import cnn_s, lenet, mlp, resnet, torchvision_models, vgg  # noqa: E402,F401  (registration)
 
-__all__ = ["MODELS", "create_model", "list_models", "register_model"]
+__all__ = ["MODELS", "create_model", "example_input", "list_models", "register_model"]

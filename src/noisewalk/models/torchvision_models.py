@@ -10,6 +10,16 @@ from ..errors import InvalidParameterError
 from . import MODELS
 
 
+def with_in_channels(conv: nn.Conv2d, in_channels: int) -> nn.Conv2d:
+    """``conv`` itself, or a fresh convolution like it that takes ``in_channels`` channels."""
+    if conv.in_channels == in_channels:
+        return conv
+    return nn.Conv2d(
+        in_channels, conv.out_channels, conv.kernel_size, conv.stride, conv.padding, conv.dilation, conv.groups,
+        bias=conv.bias is not None, padding_mode=conv.padding_mode,
+    )
+
+
 def remove_batchnorm(model: nn.Module) -> nn.Module:
     """Replace every batch-norm layer by identity, in place."""
     for name, child in model.named_children():

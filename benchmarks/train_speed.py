@@ -1,0 +1,220 @@
+"""Training speed: noisewalk's loop against the loop a researcher writes first.
+
+Runs, in one process and interleaved round by round (so that load from other programs
+hits all of them alike), for a fixed number of steps after a warm-up:
+
+  naive     torchvision ImageFolder over the CIFAR-10 PNG tree, DataLoader with 2
+            workers, PIL transforms (RandomCrop(32, padding=4), RandomHorizontalFlip,
+            ToTensor, Normalize), LeNet-5 with a noise module after every operation
+            (x + randn_like(x) * sigma), Adam.
+  noisy     noisewalk.train.train: tensor-resident CIFAR-10, batched crop and flip, LeNet-5
+            through inject() with additive noise at every site (pooled draws).
+  exact     the same with exact draws (a fresh torch.randn value for every element).
+  clean     the same loop on the plain LeNet-5, without noise.
+
+Batch 128, LeNet-5, Adam (lr 1e-3). Each round runs every loop once, in a rotating
+order; prints images/second per round, the medians, and the ratios noisy/naive and
+noisy vs clean (the cost of noise at every site), each the median over rounds of the
+ratio within a round.
+
+    python benchmarks/train_speed.py --data-root /work/shared/datasets
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import statistics
+import time
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from noisewalk import create_model, inject
+from noisewalk.cpu import reuse_freed_memory
+from noisewalk.data import DataSplits, create_dataset
+from noisewalk.runs import environment, write_json
+from noisewalk.train import TrainConfig, train
+
+
+class GaussianNoise(nn.Module):
+    """The noise module a researcher writes first."""
+
+    def __init__(self, sigma: float) -> None:
+        super().__init__()
+        self.sigma = sigma
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + torch.randn_like(x) * self.sigma
+
+
+def naive_lenet5(sigma: float) -> nn.Sequential:
+    """LeNet-5 for 3x32x32 with a noise module after the input and every operation (12)."""
+    layers = [
+        nn.Conv2d(3, 6, 5),
+        nn.ReLU(),
+        nn.MaxPool2d(2),
+        nn.Conv2d(6, 16, 5),
+        nn.ReLU(),
+        nn.MaxPool2d(2),
+        nn.Flatten(),
+        nn.Linear(400, 120),
+        nn.ReLU(),
+        nn.Linear(120, 84),
+        nn.ReLU(),
+        nn.Linear(84, 10),
+    ]
+    out: list[nn.Module] = [GaussianNoise(sigma)]
+    for layer in layers:
+        out.append(layer)
+        if not isinstance(layer, nn.Flatten):
+            out.append(GaussianNoise(sigma))
+    return nn.Sequential(*out)
+
+
+def naive_loader(png_root: Path, mean, std, batch_size: int, workers: int):
+    from torchvision import datasets, transforms
+
+    tf = transforms.Compose(
+        [
+            transforms.RandomCrop(32, padding=4),
+            transforms.RandomHorizontalFlip(),
+            transforms.ToTensor(),
+            transforms.Normalize(mean, std),
+        ]
+    )
+    ds = datasets.ImageFolder(str(png_root / "train"), transform=tf)
+    return torch.utils.data.DataLoader(
+        ds, batch_size=batch_size, shuffle=True, num_workers=workers, drop_last=True, persistent_workers=workers > 0
+    )
+
+
+class NaiveLoop:
+    def __init__(self, png_root: Path, data: DataSplits, sigma: float, batch_size: int, workers: int) -> None:
+        self.model = naive_lenet5(sigma).train()
+        self.opt = torch.optim.Adam(self.model.parameters(), lr=1e-3)
+        self.loader = naive_loader(png_root, data.train.mean, data.train.std, batch_size, workers)
+        self.batches = iter(self.loader)
+
+    def steps(self, n: int) -> None:
+        for _ in range(n):
+            try:
+                xb, yb = next(self.batches)
+            except StopIteration:
+                self.batches = iter(self.loader)
+                xb, yb = next(self.batches)
+            loss = nn.functional.cross_entropy(self.model(xb), yb)
+            self.opt.zero_grad()
+            loss.backward()
+            self.opt.step()
+
+
+class NoisewalkLoop:
+    """``noisewalk.train.train`` for exactly ``n`` steps: one epoch over ``n`` batches of a
+    random subset of the training set, prepared beforehand. The epoch's test pass is
+    over 16 images only, so that the rates are those of training, as in the naive loop."""
+
+    def __init__(self, data: DataSplits, sigma: float, draws: str | None, batch_size: int, sizes: list[int]) -> None:
+        model = create_model("lenet5", num_classes=10, input_shape=(3, 32, 32))
+        self.model = inject(model, "additive", draws=draws) if draws else model
+        self.sigma, self.batch_size = sigma, batch_size
+        test = data.test.subset(16)
+        self.parts = {
+            n: DataSplits(data.name, data.train.subset(n * batch_size, seed=n), test, data.augment) for n in sizes
+        }
+        self.calls = 0
+
+    def steps(self, n: int) -> None:
+        self.calls += 1
+        config = TrainConfig(epochs=1, batch_size=self.batch_size, sigma=self.sigma, last_epochs=1, seed=self.calls)
+        train(self.model, self.parts[n], config, device="cpu")
+
+
+def png_tree(root: Path) -> Path:
+    for name in ("cifar10-png", "cifar10", "CIFAR10"):
+        if (root / name / "train").is_dir():
+            return root / name
+    raise SystemExit(f"no CIFAR-10 PNG tree (train/<class>/*.png) under {root}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data-root", type=Path, default=Path(os.environ.get("NOISEWALK_DATA", "data")))
+    parser.add_argument("--steps", type=int, default=40, help="timed steps per loop and round")
+    parser.add_argument("--warmup", type=int, default=8, help="untimed steps before each timed block")
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--batch-size", type=int, default=128)
+    parser.add_argument("--sigma", type=float, default=0.1)
+    parser.add_argument("--workers", type=int, default=2, help="DataLoader workers of the naive loop")
+    parser.add_argument("--out", type=Path, default=None, help="write the results as JSON here")
+    args = parser.parse_args()
+
+    reuse_freed_memory()  # what noisewalk.train does; here before any loop starts, so all run alike
+    png = png_tree(args.data_root)
+    t0 = time.perf_counter()
+    data = create_dataset("cifar10", root=str(png))
+    print(f"CIFAR-10 tensors ready in {time.perf_counter() - t0:.1f} s (decoded once, then cached)")
+    torch.manual_seed(0)
+    sizes = [args.warmup, args.steps]
+    loops = {
+        "naive": NaiveLoop(png, data, args.sigma, args.batch_size, args.workers),
+        "noisy": NoisewalkLoop(data, args.sigma, "pooled", args.batch_size, sizes),
+        "exact": NoisewalkLoop(data, args.sigma, "exact", args.batch_size, sizes),
+        "clean": NoisewalkLoop(data, 0.0, None, args.batch_size, sizes),
+    }
+    rates: dict[str, list[float]] = {name: [] for name in loops}
+    load_before = os.getloadavg()[0]
+    print(
+        f"torch {torch.__version__}, {torch.get_num_threads()} threads, {os.cpu_count()} CPUs, "
+        f"{platform.processor() or platform.machine()}; batch {args.batch_size}, {args.steps} steps per block; "
+        f"load average {load_before:.2f}"
+    )
+    names = list(loops)
+    for r in range(args.rounds):
+        for name in names[r % len(names) :] + names[: r % len(names)]:  # each loop takes each place in turn
+            loops[name].steps(args.warmup)
+            start = time.perf_counter()
+            loops[name].steps(args.steps)
+            seconds = time.perf_counter() - start
+            rates[name].append(args.steps * args.batch_size / seconds)
+            if name == "naive":
+                time.sleep(1.0)  # its workers fill their prefetch queue now, not during the next block
+        print(f"round {r + 1}: " + ", ".join(f"{n} {v[-1]:7.0f} img/s" for n, v in rates.items()))
+    load_after = os.getloadavg()[0]
+    print(f"load average {load_after:.2f} (other programs on the machine slow the loops unevenly)")
+    med = {n: statistics.median(v) for n, v in rates.items()}
+
+    def paired(a: str, b: str) -> float:
+        """Median over rounds of the ratio of rates measured in the same round."""
+        return statistics.median(x / y for x, y in zip(rates[a], rates[b], strict=True))
+
+    summary = {
+        "images_per_second": med,
+        "noisy_over_naive": paired("noisy", "naive"),
+        "clean_over_naive": paired("clean", "naive"),
+        "noise_overhead_pooled": paired("clean", "noisy") - 1.0,
+        "noise_overhead_exact": paired("clean", "exact") - 1.0,
+    }
+    print("median images/second: " + ", ".join(f"{n} {v:.0f}" for n, v in med.items()))
+    print("ratios (median over rounds of the ratio within a round):")
+    print(f"noisewalk (noise at every site) / naive: {summary['noisy_over_naive']:.2f}x")
+    print(f"noisewalk without noise / naive:         {summary['clean_over_naive']:.2f}x")
+    print(
+        f"cost of noise at every site: pooled draws {100 * summary['noise_overhead_pooled']:+.1f}%, "
+        f"exact draws {100 * summary['noise_overhead_exact']:+.1f}% (time per step vs clean)"
+    )
+    if args.out:
+        record = {
+            "args": vars(args),
+            "rates": rates,
+            "summary": summary,
+            "environment": environment("cpu"),
+            "load_average": [load_before, load_after],
+        }
+        write_json(args.out, record)
+
+
+if __name__ == "__main__":
+    main()
