@@ -67,11 +67,17 @@ def test_inject_copies_unless_inplace():
 
 
 def _which_sites_changed(noisy, x):
-    changed = []
-    handles = [
-        n.register_forward_hook(lambda m, inp, out, i=i: changed.append(i) if not torch.equal(inp[0], out) else None)
-        for i, n in enumerate(noisy.noises)
-    ]
+    """Indices of the noise modules whose output differs from their input (noise may be
+    added in place, so the input is copied before the module runs)."""
+    changed, before = [], {}
+    handles = []
+    for i, n in enumerate(noisy.noises):
+        handles.append(n.register_forward_pre_hook(lambda m, inp, i=i: before.__setitem__(i, inp[0].clone())))
+        handles.append(
+            n.register_forward_hook(
+                lambda m, inp, out, i=i: changed.append(i) if not torch.equal(before[i], out) else None
+            )
+        )
     with torch.no_grad():
         noisy(x)
     for h in handles:

@@ -133,7 +133,7 @@ def test_negative_or_infinite_sigma(grid):
 def test_unknown_names_list_the_valid_ones():
     found = problems(base(model={"name": "mpl"}, data={"name": "digitz"}, noise={"type": "additve"}))
     assert "Did you mean 'mlp'" in found["model.name"]
-    assert "Valid datasets: digits" in found["data.name"]
+    assert "Did you mean 'digits'" in found["data.name"] and "Valid datasets: cifar10" in found["data.name"]
     assert "Valid noise types: additive, combined, multiplicative" in found["noise.type"]
 
 
