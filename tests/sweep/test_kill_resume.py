@@ -96,7 +96,7 @@ def kill_and_resume(tmp_path: Path, *, epochs: int, kills: int, workers: int, se
         if killed < kills:
             # the first kill lands right after an epoch checkpoint in the middle of a training,
             # the others at random moments (starting up, planning, training, writing results)
-            deadline = time.monotonic() + (120 if killed == 0 else rng.uniform(0.5, 6.0))
+            deadline = time.monotonic() + (120 if killed == 0 else rng.uniform(0.5, 3.0))
             while time.monotonic() < deadline and proc.poll() is None:
                 if killed == 0 and training_in_progress(folder, epochs):
                     break
@@ -122,7 +122,7 @@ def kill_and_resume(tmp_path: Path, *, epochs: int, kills: int, workers: int, se
 
 
 def test_kill_and_resume(tmp_path):
-    kill_and_resume(tmp_path, epochs=5, kills=3, workers=1, seed=0)
+    kill_and_resume(tmp_path, epochs=8, kills=3, workers=1, seed=0)
 
 
 @pytest.mark.slow
