@@ -27,10 +27,10 @@ import numpy as np
 
 from .data import DataSplits, create_dataset
 from .errors import InvalidParameterError
-from .inject import NoisyModel, inject
+from .inject import NoisyModel
 from .metrics import MIN_FIT_LEVELS, MidpointFit, fit_midpoint
-from .models import create_model
-from .quant import check_quant_args, quantize
+from .networks import noisy_network
+from .quant import check_quant_args
 from .train import TrainConfig, evaluate, resolve_device, seed_everything, train
 from .validate import check_choice, check_positive_int, check_sigma
 from .vant import VANT_ALPHA
@@ -100,12 +100,10 @@ class CurveSpec:
     def make_model(self, data: DataSplits, seed: int) -> NoisyModel:
         """A freshly initialized network (seeded), quantized if asked, with noise sites."""
         seed_everything(seed)
-        base = create_model(
-            self.model, num_classes=data.num_classes, input_shape=data.input_shape, batchnorm=self.batchnorm
-        )
+        quant = None
         if self.quant_bits is not None:
-            base = quantize(base, self.quant_bits, self.act_scaling, self.scale, inplace=True)
-        return inject(base, self.noise)
+            quant = {"quant_bits": self.quant_bits, "act_scaling": self.act_scaling, "scale": self.scale}
+        return noisy_network(self.model, data, batchnorm=self.batchnorm, noise=self.noise, quant=quant)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

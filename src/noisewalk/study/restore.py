@@ -9,8 +9,8 @@ from torch import Tensor
 
 from ..data import DataSplits
 from ..errors import InvalidParameterError
-from ..inject import NoisyModel, inject
-from ..models import create_model
+from ..inject import NoisyModel
+from ..networks import noisy_network
 from .model import Network
 
 
@@ -26,11 +26,10 @@ def restore_network(network: Network, data: DataSplits) -> NoisyModel:
     if cfg.get("quant_bits"):
         bits = cfg["quant_bits"]
         raise InvalidParameterError(f"network {network.id} is quantized ({bits} bits); restore it with QAT")
-    net = create_model(
-        cfg["model"], num_classes=data.num_classes, input_shape=data.input_shape, batchnorm=cfg.get("batchnorm")
+    model = noisy_network(
+        cfg["model"], data, batchnorm=cfg.get("batchnorm"), noise=cfg.get("noise", "additive"),
+        at_batchnorm=bool(cfg.get("at_batchnorm")), noise_options=cfg.get("noise_options"),
     )
-    model = inject(net, cfg.get("noise", "additive"), batchnorm=bool(cfg.get("at_batchnorm")),
-                   **cfg.get("noise_options", {}))
     model.load_state_dict(checkpoint_weights(network.checkpoint))
     return model.eval()
 

@@ -22,9 +22,7 @@ import torch
 
 from ..checkpoint import load_checkpoint, save_checkpoint
 from ..data import DataSplits, create_dataset
-from ..inject import inject
-from ..models import create_model
-from ..quant import quantize
+from ..networks import noisy_network
 from ..runs import environment
 from ..train import TrainConfig, evaluate, resolve_device, seed_everything, train
 from ..vant import VANT_ALPHA
@@ -125,14 +123,10 @@ def _run(task: JobTask) -> JobOutcome:
     data = _dataset(cfg["data"]["name"], task.data_root)
     seed = cfg["training"]["seed"]
     seed_everything(seed)
-    net = create_model(
-        cfg["model"]["name"], num_classes=data.num_classes, input_shape=data.input_shape,
-        batchnorm=cfg["model"]["batchnorm"],
+    model = noisy_network(
+        cfg["model"]["name"], data, batchnorm=cfg["model"]["batchnorm"], noise=cfg["noise"]["type"],
+        at_batchnorm=cfg["noise"]["at_batchnorm"], noise_options=cfg["noise"]["options"], quant=cfg.get("quant"),
     )
-    if "quant" in cfg:
-        q = cfg["quant"]
-        net = quantize(net, q["quant_bits"], q["act_scaling"], q["scale"], inplace=True)
-    model = inject(net, cfg["noise"]["type"], batchnorm=cfg["noise"]["at_batchnorm"], **cfg["noise"]["options"])
     training = cfg["training"]
     config = TrainConfig(
         epochs=training["epochs"], lr=training["lr"], batch_size=training["batch_size"],

@@ -1,0 +1,29 @@
+"""One way to build the network a measurement uses: registry model, optional QAT, noise sites."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .data import DataSplits
+from .inject import NoisyModel, inject
+from .models import create_model
+
+
+def noisy_network(
+    model: str,
+    data: DataSplits,
+    *,
+    batchnorm: bool | None = None,
+    noise: str = "additive",
+    at_batchnorm: bool = False,
+    noise_options: dict[str, Any] | None = None,
+    quant: dict[str, Any] | None = None,
+) -> NoisyModel:
+    """A freshly initialized ``model`` for ``data``'s input shape and classes, fake-quantized
+    when ``quant`` gives ``quant_bits``/``act_scaling``/``scale``, with a noise module at every site."""
+    net = create_model(model, num_classes=data.num_classes, input_shape=data.input_shape, batchnorm=batchnorm)
+    if quant is not None:
+        from .quant import quantize
+
+        net = quantize(net, quant["quant_bits"], quant["act_scaling"], quant["scale"], inplace=True)
+    return inject(net, noise, batchnorm=at_batchnorm, **(noise_options or {}))
