@@ -36,7 +36,7 @@ from noisewalk import create_model, inject
 from noisewalk.cpu import reuse_freed_memory
 from noisewalk.data import DataSplits, create_dataset
 from noisewalk.runs import environment, write_json
-from noisewalk.train import TrainConfig, train
+from noisewalk.train import TrainConfig, resolve_device, train
 
 
 class GaussianNoise(nn.Module):
@@ -92,8 +92,11 @@ def naive_loader(png_root: Path, mean, std, batch_size: int, workers: int):
 
 
 class NaiveLoop:
-    def __init__(self, png_root: Path, data: DataSplits, sigma: float, batch_size: int, workers: int) -> None:
-        self.model = naive_lenet5(sigma).train()
+    def __init__(
+        self, png_root: Path, data: DataSplits, sigma: float, batch_size: int, workers: int, device: torch.device
+    ) -> None:
+        self.device = device
+        self.model = naive_lenet5(sigma).to(device).train()
         self.opt = torch.optim.Adam(self.model.parameters(), lr=1e-3)
         self.loader = naive_loader(png_root, data.train.mean, data.train.std, batch_size, workers)
         self.batches = iter(self.loader)
@@ -105,6 +108,7 @@ class NaiveLoop:
             except StopIteration:
                 self.batches = iter(self.loader)
                 xb, yb = next(self.batches)
+            xb, yb = xb.to(self.device), yb.to(self.device)
             loss = nn.functional.cross_entropy(self.model(xb), yb)
             self.opt.zero_grad()
             loss.backward()
@@ -116,10 +120,18 @@ class NoisewalkLoop:
     random subset of the training set, prepared beforehand. The epoch's test pass is
     over 16 images only, so that the rates are those of training, as in the naive loop."""
 
-    def __init__(self, data: DataSplits, sigma: float, draws: str | None, batch_size: int, sizes: list[int]) -> None:
+    def __init__(
+        self,
+        data: DataSplits,
+        sigma: float,
+        draws: str | None,
+        batch_size: int,
+        sizes: list[int],
+        device: torch.device,
+    ) -> None:
         model = create_model("lenet5", num_classes=10, input_shape=(3, 32, 32))
         self.model = inject(model, "additive", draws=draws) if draws else model
-        self.sigma, self.batch_size = sigma, batch_size
+        self.sigma, self.batch_size, self.device = sigma, batch_size, device
         test = data.test.subset(16)
         self.parts = {
             n: DataSplits(data.name, data.train.subset(n * batch_size, seed=n), test, data.augment) for n in sizes
@@ -129,7 +141,13 @@ class NoisewalkLoop:
     def steps(self, n: int) -> None:
         self.calls += 1
         config = TrainConfig(epochs=1, batch_size=self.batch_size, sigma=self.sigma, last_epochs=1, seed=self.calls)
-        train(self.model, self.parts[n], config, device="cpu")
+        train(self.model, self.parts[n], config, device=self.device)
+
+
+def synchronize(device: torch.device) -> None:
+    """Wait for the device's queued work, so that host clocks time the work itself."""
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
 
 
 def png_tree(root: Path) -> Path:
@@ -148,9 +166,11 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=128)
     parser.add_argument("--sigma", type=float, default=0.1)
     parser.add_argument("--workers", type=int, default=2, help="DataLoader workers of the naive loop")
+    parser.add_argument("--device", default="cpu", help="cpu, cuda or auto (the GPU where there is one)")
     parser.add_argument("--out", type=Path, default=None, help="write the results as JSON here")
     args = parser.parse_args()
 
+    device = resolve_device(args.device)
     reuse_freed_memory()  # what noisewalk.train does; here before any loop starts, so all run alike
     png = png_tree(args.data_root)
     t0 = time.perf_counter()
@@ -159,15 +179,16 @@ def main() -> None:
     torch.manual_seed(0)
     sizes = [args.warmup, args.steps]
     loops = {
-        "naive": NaiveLoop(png, data, args.sigma, args.batch_size, args.workers),
-        "noisy": NoisewalkLoop(data, args.sigma, "pooled", args.batch_size, sizes),
-        "exact": NoisewalkLoop(data, args.sigma, "exact", args.batch_size, sizes),
-        "clean": NoisewalkLoop(data, 0.0, None, args.batch_size, sizes),
+        "naive": NaiveLoop(png, data, args.sigma, args.batch_size, args.workers, device),
+        "noisy": NoisewalkLoop(data, args.sigma, "pooled", args.batch_size, sizes, device),
+        "exact": NoisewalkLoop(data, args.sigma, "exact", args.batch_size, sizes, device),
+        "clean": NoisewalkLoop(data, 0.0, None, args.batch_size, sizes, device),
     }
     rates: dict[str, list[float]] = {name: [] for name in loops}
     load_before = os.getloadavg()[0]
+    gpu = f", {torch.cuda.get_device_name(device)}" if device.type == "cuda" else ""
     print(
-        f"torch {torch.__version__}, {torch.get_num_threads()} threads, {os.cpu_count()} CPUs, "
+        f"torch {torch.__version__}{gpu}, {torch.get_num_threads()} threads, {os.cpu_count()} CPUs, "
         f"{platform.processor() or platform.machine()}; batch {args.batch_size}, {args.steps} steps per block; "
         f"load average {load_before:.2f}"
     )
@@ -175,8 +196,10 @@ def main() -> None:
     for r in range(args.rounds):
         for name in names[r % len(names) :] + names[: r % len(names)]:  # each loop takes each place in turn
             loops[name].steps(args.warmup)
+            synchronize(device)
             start = time.perf_counter()
             loops[name].steps(args.steps)
+            synchronize(device)
             seconds = time.perf_counter() - start
             rates[name].append(args.steps * args.batch_size / seconds)
             if name == "naive":
@@ -210,7 +233,7 @@ def main() -> None:
             "args": vars(args),
             "rates": rates,
             "summary": summary,
-            "environment": environment("cpu"),
+            "environment": environment(device),
             "load_average": [load_before, load_after],
         }
         write_json(args.out, record)

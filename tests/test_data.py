@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from noisewalk.data import TensorLoader, create_dataset, hflip, list_datasets, random_crop
+from noisewalk.data import TensorData, TensorLoader, create_dataset, hflip, list_datasets, random_crop
 from noisewalk.errors import InvalidParameterError, UnknownNameError
 
 
@@ -66,3 +66,15 @@ def test_unknown_dataset_lists_valid_names():
     assert "digits" in list_datasets()
     with pytest.raises(UnknownNameError, match="digits"):
         create_dataset("digitz")
+
+
+def test_loader_lays_batches_out_channels_last_with_the_same_values():
+    x = torch.randint(0, 256, (100, 3, 8, 8), dtype=torch.uint8)
+    data = TensorData(x, torch.randint(0, 4, (100,)), list("abcd"), (0.5, 0.4, 0.3), (0.2, 0.25, 0.3))
+    kw = {"shuffle": True, "augment": [random_crop(2)]}
+    plain = TensorLoader(data, 32, generator=torch.Generator().manual_seed(3), **kw)
+    cl = TensorLoader(data, 32, generator=torch.Generator().manual_seed(3), channels_last=True, **kw)
+    for (a, ya), (b, yb) in zip(plain, cl, strict=True):
+        assert not a.is_contiguous(memory_format=torch.channels_last)
+        assert b.is_contiguous(memory_format=torch.channels_last)
+        assert torch.equal(a, b) and torch.equal(ya, yb)

@@ -178,3 +178,18 @@ def test_pooled_only_in_training_mode_unless_asked():
     always = create_noise("additive", sigma=1.0, draws=PooledDraws(in_eval=True)).eval()
     always(x)
     assert always.draws._pools
+
+
+@pytest.mark.parametrize("draws", DRAWS)
+def test_channels_last_tensors_get_noise_in_their_own_layout(draws):
+    torch.manual_seed(9)
+    x = torch.zeros(64, 8, 20, 20).contiguous(memory_format=torch.channels_last)
+    source = make_draws(draws)
+    z = source.scaled(x, 1.0)
+    assert z.is_contiguous(memory_format=torch.channels_last)  # one pass in memory order, not strided
+    assert abs(float(z.mean())) < 0.02 and abs(float(z.std()) - 1.0) < 0.02
+    levels = torch.linspace(0.0, 2.0, 64).view(-1, 1, 1, 1)
+    per_sample = source.scaled(x, levels)
+    assert per_sample.is_contiguous(memory_format=torch.channels_last)
+    assert float(per_sample[0].abs().max()) == 0.0
+    assert abs(float(per_sample[-1].std()) - 2.0) < 0.15

@@ -54,3 +54,14 @@ def test_a_layer_with_a_forward_hook_keeps_its_output():
     with torch.no_grad():
         noisy(x)
         assert torch.equal(kept[-1], noisy.module.features.conv1(x))  # the hook saw the value without noise
+
+
+def test_inputs_owned_adds_input_noise_in_place_only_inside_the_block():
+    noisy = inject(create_model("lenet5", num_classes=10, input_shape=(3, 32, 32)), "additive", 0.5)
+    x = torch.zeros(2, 3, 32, 32)
+    noisy(x)
+    assert not x.any()  # the caller's tensor is left alone by default
+    with noisy.inputs_owned():
+        assert noisy.noise_at("input").inplace
+        noisy(x)
+    assert x.any() and not noisy.noise_at("input").inplace

@@ -66,8 +66,13 @@ def test_noise_needs_an_injected_model(digits):
 
 @pytest.mark.parametrize(
     ("kwargs", "match"),
-    [({"epochs": 0}, "epochs"), ({"lr": -1.0}, "lr"), ({"sigma": -0.5}, "sigma"),
-     ({"sigma": float("nan")}, "sigma"), ({"warmup_epochs": -1}, "warmup_epochs")],
+    [
+        ({"epochs": 0}, "epochs"),
+        ({"lr": -1.0}, "lr"),
+        ({"sigma": -0.5}, "sigma"),
+        ({"sigma": float("nan")}, "sigma"),
+        ({"warmup_epochs": -1}, "warmup_epochs"),
+    ],
 )
 def test_bad_train_config(kwargs, match):
     with pytest.raises(InvalidParameterError, match=match):
@@ -104,3 +109,43 @@ def test_evaluate_at_chosen_sites_and_restores_levels(trained, digits):
     everywhere = evaluate(trained, digits.test, [5.0], repeats=4, seed=0)
     assert trained.sigmas == before
     assert everywhere.mean[0] < only_last.mean[0]
+
+
+def _small_images(n=192, seed=0):
+    from noisewalk.data import DataSplits, TensorData
+
+    g = torch.Generator().manual_seed(seed)
+    y = torch.randint(0, 3, (n,), generator=g)
+    x = (torch.rand(n, 3, 12, 12, generator=g) * 80 + y.view(-1, 1, 1, 1) * 60).to(torch.uint8)
+    split = TensorData(x, y, ["a", "b", "c"], (0.5, 0.5, 0.5), (0.3, 0.3, 0.3))
+    return DataSplits("small", split, split, [])
+
+
+def _small_cnn():
+    from torch import nn
+
+    return nn.Sequential(nn.Conv2d(3, 8, 3), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(), nn.Linear(8 * 5 * 5, 3))
+
+
+def test_channels_last_is_chosen_for_convolutions_on_the_cpu_and_trains_alike():
+    from noisewalk.train import use_channels_last
+
+    cpu = torch.device("cpu")
+    assert use_channels_last(None, _small_cnn(), cpu)
+    assert not use_channels_last(None, nw.create_model("mlp", num_classes=3, input_shape=(3, 12, 12)), cpu)
+    assert not use_channels_last(None, _small_cnn(), torch.device("cuda"))
+    assert not use_channels_last(False, _small_cnn(), cpu)
+    data = _small_images()
+    runs = {}
+    for layout in (True, False):
+        seed_everything(0)
+        model = nw.inject(_small_cnn(), "additive")
+        cfg = TrainConfig(epochs=3, lr=3e-3, seed=0, last_epochs=1, channels_last=layout)
+        runs[layout] = (train(model, data, cfg, device="cpu"), model)
+    conv = runs[True][1].module.get_submodule("0")
+    assert conv.weight.is_contiguous(memory_format=torch.channels_last)
+    losses = [[r["loss"] for r in runs[layout][0].history] for layout in (True, False)]
+    assert losses[0] == pytest.approx(losses[1], rel=1e-3)  # the same training, up to rounding
+    assert runs[True][0].accuracy > 0.9
+    noisy = train(runs[True][1], data, TrainConfig(epochs=1, sigma=0.3, seed=1, last_epochs=1), device="cpu")
+    assert noisy.accuracy > 0.6  # noisy training runs on channels-last batches and weights

@@ -68,9 +68,12 @@ class ExactDraws(NormalDraws):
     name = "exact"
 
     def scaled(self, like: Tensor, scale: float | Tensor) -> Tensor:
+        # drawn as one flat block, then laid out as ``like`` is (the generator fills
+        # non-contiguous tensors, channels-last ones say, element by element)
+        flat = torch.empty(like.numel(), dtype=like.dtype, device=like.device)
         if isinstance(scale, Tensor):
-            return torch.randn_like(like).mul_(scale)
-        return torch.empty_like(like).normal_(0.0, scale)
+            return _laid_out(flat.normal_(), like).mul_(scale)
+        return _laid_out(flat.normal_(0.0, scale), like)
 
 
 class PooledDraws(NormalDraws):
@@ -139,12 +142,28 @@ class PooledDraws(NormalDraws):
                 return None, 1.0
             pool = self._pools[key] = _Pool(need, like.device, like.dtype)
         offset, sign = pool.take(n, self.reuse)
-        if like.is_contiguous():
-            return pool.values.as_strided(like.shape, like.stride(), offset), sign
-        return pool.values[offset : offset + n].view(like.shape), sign
+        return _laid_out(pool.values, like, offset), sign
 
     def __repr__(self) -> str:
         return f"PooledDraws(size={self.size}, reuse={self.reuse}, max_size={self.max_size}, in_eval={self.in_eval})"
+
+
+def _laid_out(flat: Tensor, like: Tensor, offset: int = 0) -> Tensor:
+    """``flat[offset : offset + like.numel()]`` shaped like ``like``, in its memory layout
+    where that is a standard dense one (so that adding it is one pass in memory order)."""
+    if _dense(like):
+        return flat.as_strided(like.shape, like.stride(), offset)
+    return flat[offset : offset + like.numel()].view(like.shape)
+
+
+def _dense(t: Tensor) -> bool:
+    """Contiguous in a standard layout (row-major, channels-last): its elements fill one
+    block of memory without gaps, so a window of the pool can take its strides."""
+    if t.is_contiguous():
+        return True
+    if t.dim() == 4:
+        return t.is_contiguous(memory_format=torch.channels_last)
+    return t.dim() == 5 and t.is_contiguous(memory_format=torch.channels_last_3d)
 
 
 class _Pool:

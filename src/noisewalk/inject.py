@@ -25,6 +25,7 @@ import copy
 import fnmatch
 import operator
 from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -265,6 +266,23 @@ class NoisyModel(nn.Module):
             if in_eval is not None:
                 noise.in_eval = in_eval
         return self
+
+    @contextmanager
+    def inputs_owned(self) -> Iterator[None]:
+        """Within the block, noise at the model's input is added to the input tensor itself.
+
+        For loops whose batches are fresh tensors that nothing else reads afterwards, such
+        as those of noisewalk's loaders (``train`` and ``evaluate`` use this): it saves a
+        copy of every batch."""
+        chosen = [self.noises[i] for i in self.select("input")]
+        saved = [noise.inplace for noise in chosen]
+        for noise in chosen:
+            noise.inplace = True
+        try:
+            yield
+        finally:
+            for noise, inplace in zip(chosen, saved, strict=True):
+                noise.inplace = inplace
 
     def site_table(self) -> list[dict[str, Any]]:
         """The sites as plain rows (index, name, op, target, sigma), for printing or JSON."""

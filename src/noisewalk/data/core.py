@@ -93,8 +93,11 @@ class TensorLoader:
         augment: list[Augment] | None = None,
         device: torch.device | str | None = None,
         generator: torch.Generator | None = None,
+        channels_last: bool = False,
     ) -> None:
         self.batch_size = check_positive_int("batch_size", batch_size)
+        self.channels_last = bool(channels_last)
+        """Whether image batches (4-D) come laid out channels-last (NHWC in memory)."""
         self.device = torch.device(device) if device is not None else data.x.device
         self.data = data if data.x.device == self.device else data.to(self.device)
         self.shuffle = shuffle
@@ -123,6 +126,8 @@ class TensorLoader:
             xb = self.data.normalize(xb)
             for aug in self.augment:
                 xb = aug(xb, self.generator)
+            if self.channels_last and xb.dim() == 4:
+                xb = xb.contiguous(memory_format=torch.channels_last)
             yield xb, yb
 
 

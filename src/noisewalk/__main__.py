@@ -1,0 +1,5 @@
+"""``python -m noisewalk``: the command-line tool."""
+
+from .cli import app
+
+app()
