@@ -140,12 +140,14 @@ def test_channels_last_is_chosen_for_convolutions_on_the_cpu_and_trains_alike():
     for layout in (True, False):
         seed_everything(0)
         model = nw.inject(_small_cnn(), "additive")
-        cfg = TrainConfig(epochs=3, lr=3e-3, seed=0, last_epochs=1, channels_last=layout)
+        cfg = TrainConfig(epochs=3, lr=3e-3, batch_size=32, seed=0, last_epochs=1, channels_last=layout)
         runs[layout] = (train(model, data, cfg, device="cpu"), model)
     conv = runs[True][1].module.get_submodule("0")
     assert conv.weight.is_contiguous(memory_format=torch.channels_last)
     losses = [[r["loss"] for r in runs[layout][0].history] for layout in (True, False)]
     assert losses[0] == pytest.approx(losses[1], rel=1e-3)  # the same training, up to rounding
     assert runs[True][0].accuracy > 0.9
-    noisy = train(runs[True][1], data, TrainConfig(epochs=1, sigma=0.3, seed=1, last_epochs=1), device="cpu")
+    noisy = train(
+        runs[True][1], data, TrainConfig(epochs=1, batch_size=32, sigma=0.3, seed=1, last_epochs=1), device="cpu"
+    )
     assert noisy.accuracy > 0.6  # noisy training runs on channels-last batches and weights
