@@ -8,7 +8,8 @@ hits all of them alike), for a fixed number of steps after a warm-up:
             ToTensor, Normalize), LeNet-5 with a noise module after every operation
             (x + randn_like(x) * sigma), Adam.
   noisy     noisewalk.train.train: tensor-resident CIFAR-10, batched crop and flip, LeNet-5
-            through inject() with additive noise at every site (pooled draws).
+            through inject() with additive noise at every site (pooled draws); on the
+            CPU with its default channels-last layout for convolutions.
   exact     the same with exact draws (a fresh torch.randn value for every element).
   clean     the same loop on the plain LeNet-5, without noise.
 
@@ -17,7 +18,7 @@ order; prints images/second per round, the medians, and the ratios noisy/naive a
 noisy vs clean (the cost of noise at every site), each the median over rounds of the
 ratio within a round.
 
-    python benchmarks/train_speed.py --data-root /work/shared/datasets
+    python benchmarks/train_speed.py --data-root ../shared/datasets [--device cuda]
 """
 
 from __future__ import annotations
@@ -162,7 +163,7 @@ def main() -> None:
     parser.add_argument("--data-root", type=Path, default=Path(os.environ.get("NOISEWALK_DATA", "data")))
     parser.add_argument("--steps", type=int, default=40, help="timed steps per loop and round")
     parser.add_argument("--warmup", type=int, default=8, help="untimed steps before each timed block")
-    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--rounds", type=int, default=12)
     parser.add_argument("--batch-size", type=int, default=128)
     parser.add_argument("--sigma", type=float, default=0.1)
     parser.add_argument("--workers", type=int, default=2, help="DataLoader workers of the naive loop")
@@ -209,9 +210,17 @@ def main() -> None:
     print(f"load average {load_after:.2f} (other programs on the machine slow the loops unevenly)")
     med = {n: statistics.median(v) for n, v in rates.items()}
 
+    def ratios(a: str, b: str) -> list[float]:
+        """Per round, the ratio of the rates measured in that round."""
+        return [x / y for x, y in zip(rates[a], rates[b], strict=True)]
+
     def paired(a: str, b: str) -> float:
         """Median over rounds of the ratio of rates measured in the same round."""
-        return statistics.median(x / y for x, y in zip(rates[a], rates[b], strict=True))
+        return statistics.median(ratios(a, b))
+
+    def quartiles(a: str, b: str) -> tuple[float, float]:
+        q = statistics.quantiles(ratios(a, b), n=4) if args.rounds > 1 else [paired(a, b)] * 3
+        return q[0], q[2]
 
     summary = {
         "images_per_second": med,
@@ -219,6 +228,7 @@ def main() -> None:
         "clean_over_naive": paired("clean", "naive"),
         "noise_overhead_pooled": paired("clean", "noisy") - 1.0,
         "noise_overhead_exact": paired("clean", "exact") - 1.0,
+        "noise_overhead_pooled_quartiles": [q - 1.0 for q in quartiles("clean", "noisy")],
     }
     print("median images/second: " + ", ".join(f"{n} {v:.0f}" for n, v in med.items()))
     print("ratios (median over rounds of the ratio within a round):")
@@ -228,6 +238,8 @@ def main() -> None:
         f"cost of noise at every site: pooled draws {100 * summary['noise_overhead_pooled']:+.1f}%, "
         f"exact draws {100 * summary['noise_overhead_exact']:+.1f}% (time per step vs clean)"
     )
+    low, high = summary["noise_overhead_pooled_quartiles"]
+    print(f"  pooled draws, quartiles over rounds: {100 * low:+.1f}% to {100 * high:+.1f}%")
     if args.out:
         record = {
             "args": vars(args),

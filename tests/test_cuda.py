@@ -88,3 +88,11 @@ def test_noisy_training_and_evaluation_on_the_gpu(digits):
     assert result.accuracy > 0.8
     curve = evaluate(model, digits.test, [0.0, 0.5, 4.0], repeats=2, device="cuda")
     assert curve.mean[0] > 0.8 and curve.mean[2] < curve.mean[0] - 0.2
+
+
+def test_non_finite_steps_are_skipped_on_the_gpu(digits):
+    seed_everything(0)
+    model = nw.inject(nw.create_model("mlp", num_classes=10, input_shape=digits.input_shape), "multiplicative")
+    result = train(model, digits, TrainConfig(epochs=2, sigma=1e30, seed=0, last_epochs=1), device="cuda")
+    assert result.nonfinite_steps > 0
+    assert all(torch.isfinite(p).all() for p in model.parameters())

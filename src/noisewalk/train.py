@@ -186,6 +186,7 @@ def train(
     opt = torch.optim.Adam(
         model.parameters(), lr=config.lr, weight_decay=config.weight_decay, fused=dev.type in ("cpu", "cuda")
     )
+    asynchronous = dev.type == "cuda"  # decide each step's update on the device (fused Adam's found_inf)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=config.epochs * len(train_loader))
     weights = class_weights.to(dev) if class_weights is not None else None
     level_gen = torch.Generator().manual_seed(config.seed + 1)  # VANT draws, apart from the batch order
@@ -202,20 +203,26 @@ def train(
             if noisy:
                 model.set_sigma(sigma, config.sites, others=0.0)
             model.train()
-            loss_sum, loss_n, correct, seen, skipped = 0.0, 0, torch.zeros((), dtype=torch.long, device=dev), 0, 0
+            # the sums stay on the device: the host never waits for the GPU within an epoch
+            zero = torch.zeros((), device=dev)
+            loss_sum, loss_n, correct, skipped, seen = zero, zero.long(), zero.long(), zero.long(), 0
             for xb, yb in train_loader:
                 if noisy and config.noise_mode != "fixed":
                     model.set_sigma(training_sigma(config, epoch, len(yb), level_gen, dev), config.sites)
                 logits = model(xb)
                 loss = nn.functional.cross_entropy(logits, yb, weight=weights)
                 opt.zero_grad(set_to_none=True)
-                if torch.isfinite(loss):
+                finite = torch.isfinite(loss.detach())
+                if asynchronous:  # fused Adam skips the update (state included) where found_inf is 1
+                    opt.found_inf = (~finite).float()
                     loss.backward()
                     opt.step()
-                    loss_sum += float(loss.detach()) * len(yb)
-                    loss_n += len(yb)
-                else:
-                    skipped += 1
+                elif finite:
+                    loss.backward()
+                    opt.step()
+                loss_sum = loss_sum + torch.where(finite, loss.detach(), 0.0) * len(yb)
+                loss_n = loss_n + finite * len(yb)
+                skipped = skipped + ~finite
                 sched.step()
                 if config.clamp_weights:
                     with torch.no_grad():
@@ -229,14 +236,14 @@ def train(
             record = {
                 "epoch": epoch + 1,
                 "sigma": sigma,
-                "loss": loss_sum / loss_n if loss_n else math.nan,
+                "loss": float(loss_sum) / int(loss_n) if int(loss_n) else math.nan,
                 "train_acc": int(correct) / max(seen, 1),
                 "test_acc": _accuracy(model, test_loader),
-                "nonfinite_steps": skipped,
+                "nonfinite_steps": int(skipped),
                 "seconds": time.perf_counter() - t0,
             }
             result.history.append(record)
-            result.nonfinite_steps += skipped
+            result.nonfinite_steps += record["nonfinite_steps"]
             if on_epoch is not None:
                 on_epoch(record)
             if checkpoint is not None:
