@@ -35,7 +35,7 @@ from torch import nn
 
 from noisewalk import create_model, inject
 from noisewalk.cpu import reuse_freed_memory
-from noisewalk.data import DataSplits, create_dataset
+from noisewalk.data import DataSplits, TensorData, create_dataset
 from noisewalk.runs import environment, write_json
 from noisewalk.train import TrainConfig, resolve_device, train
 
@@ -134,8 +134,12 @@ class NoisewalkLoop:
         self.model = inject(model, "additive", draws=draws) if draws else model
         self.sigma, self.batch_size, self.device = sigma, batch_size, device
         test = data.test.subset(16)
+        # each block's images, resident on the device from the start, as in a study that
+        # trains many networks on one dataset
+        test = test.to(device)
         self.parts = {
-            n: DataSplits(data.name, data.train.subset(n * batch_size, seed=n), test, data.augment) for n in sizes
+            n: DataSplits(data.name, draw_images(data.train, n * batch_size, n).to(device), test, data.augment)
+            for n in sizes
         }
         self.calls = 0
 
@@ -143,6 +147,14 @@ class NoisewalkLoop:
         self.calls += 1
         config = TrainConfig(epochs=1, batch_size=self.batch_size, sigma=self.sigma, last_epochs=1, seed=self.calls)
         train(self.model, self.parts[n], config, device=self.device)
+
+
+def draw_images(train: TensorData, n: int, seed: int) -> TensorData:
+    """``n`` training images at random (with repeats where the set holds fewer)."""
+    if n <= len(train):
+        return train.subset(n, seed=seed)
+    idx = torch.randint(0, len(train), (n,), generator=torch.Generator().manual_seed(seed))
+    return TensorData(train.x[idx], train.y[idx], train.classes, train.mean, train.std, train.scale)
 
 
 def synchronize(device: torch.device) -> None:
