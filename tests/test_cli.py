@@ -25,12 +25,12 @@ def test_train_writes_results_with_config_versions_and_seed(tmp_path):
     result = runner.invoke(
         app,
         ["train", "--model", "mlp", "--sigmas", "0,0.5,1,2,4", "--epochs", "2", "--repeats", "2",
-         "--eval-repeats", "1", "--seed", "7", "--out", str(out), "--device", "cpu", "--json"],
+         "--eval-repeats", "1", "--seed", "7", "--class-weighted", "--out", str(out), "--device", "cpu", "--json"],
     )
     assert result.exit_code == 0, result.output
     record = json.loads((out / "results.json").read_text())
     assert json.loads(result.output) == record
-    assert record["config"]["seed"] == 7 and record["config"]["epochs"] == 2
+    assert record["config"]["seed"] == 7 and record["config"]["epochs"] == 2 and record["config"]["class_weighted"]
     assert record["config"]["sigmas"] == [0.0, 0.5, 1.0, 2.0, 4.0]
     assert "torch" in record["environment"]["versions"] and record["environment"]["device"] == "cpu"
     res = record["results"]

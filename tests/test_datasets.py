@@ -249,7 +249,8 @@ def test_tiny_imagenet_layout(tmp_path, cache):
 
 
 def test_speech_commands_layout(tmp_path, cache):
-    from noisewalk.data.speech_commands import CLASSES, class_weights
+    from noisewalk.data import class_weights
+    from noisewalk.data.speech_commands import CLASSES
 
     expected = make_speech_commands(tmp_path / "speech_commands_v0.02")
     d = create_dataset("speech_commands", root=str(tmp_path))

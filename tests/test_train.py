@@ -151,3 +151,24 @@ def test_channels_last_is_chosen_for_convolutions_on_the_cpu_and_trains_alike():
         runs[True][1], data, TrainConfig(epochs=1, batch_size=32, sigma=0.3, seed=1, last_epochs=1), device="cpu"
     )
     assert noisy.accuracy > 0.6  # noisy training runs on channels-last batches and weights
+
+
+def test_class_weighted_training_uses_inverse_frequencies(digits):
+    from noisewalk.data import DataSplits, class_weights
+
+    keep = torch.cat([torch.nonzero(digits.train.y != 0).flatten(), torch.nonzero(digits.train.y == 0).flatten()[:10]])
+    tr = digits.train
+    skewed = DataSplits(
+        digits.name,
+        type(tr)(tr.x[keep], tr.y[keep], tr.classes, tr.mean, tr.std, tr.scale),
+        digits.test,
+        digits.augment,
+    )
+    w = class_weights(skewed.train.y, 10)
+    assert w[0] > 5 * w[1] and float(w.mean()) == pytest.approx(1.0)
+    runs = []
+    for kwargs, cfg in (({}, {"class_weighted": True}), ({"class_weights": w}, {}), ({}, {})):
+        model = _noisy_mlp(digits)
+        runs.append(train(model, skewed, TrainConfig(epochs=2, seed=0, **cfg), device="cpu", **kwargs).history)
+    assert [r["loss"] for r in runs[0]] == [r["loss"] for r in runs[1]]
+    assert [r["loss"] for r in runs[0]] != [r["loss"] for r in runs[2]]

@@ -223,6 +223,9 @@ def train_cmd(
     batch_size: Annotated[int, typer.Option(help="Batch size.")] = 128,
     warmup: Annotated[int, typer.Option(help="Epochs of linear noise warm-up.")] = 0,
     clamp: Annotated[bool, typer.Option(help="Clamp weights to [-1, 1] after each step.")] = False,
+    class_weighted: Annotated[
+        bool, typer.Option(help="Weight each class's loss by its inverse frequency (keyword spotting).")
+    ] = False,
     repeats: Annotated[int, typer.Option(help="Independently trained networks per point.")] = 3,
     eval_repeats: Annotated[int, typer.Option(help="Noise draws per evaluation.")] = 2,
     seed: Annotated[int, typer.Option(help="Seed of the first repetition.")] = 0,
@@ -253,7 +256,8 @@ def train_cmd(
         spec = CurveSpec(
             model=model, dataset=data, noise=noise, sigmas=grid, train_noise=train_noise, repeats=repeats,
             eval_repeats=eval_repeats, sites=_parse_sites(sites), batchnorm=batchnorm, epochs=epochs, lr=lr,
-            batch_size=batch_size, warmup_epochs=warmup, clamp_weights=clamp, seed=seed, data_root=data_root,
+            batch_size=batch_size, warmup_epochs=warmup, clamp_weights=clamp, class_weighted=class_weighted,
+            seed=seed, data_root=data_root,
             vant_alpha=vant_alpha, vant_theta=vant_theta, quant_bits=quant_bits, act_scaling=act_scaling, scale=scale,
         )
         _check_quant(quant_bits)

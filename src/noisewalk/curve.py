@@ -64,6 +64,8 @@ class CurveSpec:
     batch_size: int = 128
     warmup_epochs: int = 0
     clamp_weights: bool = False
+    class_weighted: bool = False
+    """Weight each class's loss by its inverse frequency (keyword spotting)."""
     seed: int = 0
     data_root: str | None = None
     vant_alpha: float = VANT_ALPHA
@@ -93,6 +95,7 @@ class CurveSpec:
         return TrainConfig(
             epochs=self.epochs, lr=self.lr, batch_size=self.batch_size, sigma=sigma, sites=self.sites,
             warmup_epochs=self.warmup_epochs, clamp_weights=self.clamp_weights, seed=seed,
+            class_weighted=self.class_weighted,
             noise_mode=self.train_noise if self.train_noise.startswith("vant") else "fixed",
             vant_alpha=self.vant_alpha, vant_theta=self.vant_theta,
         )

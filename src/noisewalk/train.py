@@ -24,6 +24,7 @@ from torch import Tensor, nn
 from .checkpoint import restore_training_state, training_state
 from .cpu import reuse_freed_memory
 from .data import DataSplits, TensorData, TensorLoader
+from .data import class_weights as inverse_frequencies
 from .errors import InvalidParameterError
 from .inject import NoisyModel, SiteSelector
 from .validate import check_choice, check_positive_int, check_range, check_sigma
@@ -77,6 +78,9 @@ class TrainConfig:
     """Epochs over which the training noise rises linearly from 0 to ``sigma``."""
     clamp_weights: bool = False
     """Clamp every weight to [-1, 1] after each optimizer step."""
+    class_weighted: bool = False
+    """Weight the loss of each class by its inverse frequency in the training split, as the
+    papers train keyword spotting (``noisewalk.data.class_weights``)."""
     augment: bool = True
     """Use the dataset's usual augmentation (crop and flip for images)."""
     channels_last: bool | None = None
@@ -188,6 +192,8 @@ def train(
     )
     asynchronous = dev.type == "cuda"  # decide each step's update on the device (fused Adam's found_inf)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=config.epochs * len(train_loader))
+    if class_weights is None and config.class_weighted:
+        class_weights = inverse_frequencies(data.train.y, data.train.num_classes)
     weights = class_weights.to(dev) if class_weights is not None else None
     level_gen = torch.Generator().manual_seed(config.seed + 1)  # VANT draws, apart from the batch order
     result = TrainResult()

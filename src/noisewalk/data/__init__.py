@@ -8,7 +8,7 @@ slices of a random permutation; augmentation works on a whole batch at once.
 from __future__ import annotations
 
 from ..registry import Registry
-from .core import DataSplits, TensorData, TensorLoader, hflip, random_crop, random_crop_flip
+from .core import DataSplits, TensorData, TensorLoader, class_weights, hflip, random_crop, random_crop_flip
 
 DATASETS: Registry[DataSplits] = Registry("dataset")
 
@@ -43,6 +43,7 @@ __all__ = [
     "DataSplits",
     "TensorData",
     "TensorLoader",
+    "class_weights",
     "create_dataset",
     "hflip",
     "list_datasets",

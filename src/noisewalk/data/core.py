@@ -131,6 +131,14 @@ class TensorLoader:
             yield xb, yb
 
 
+def class_weights(labels: Tensor, num_classes: int) -> Tensor:
+    """Inverse class frequencies, scaled to mean 1 over the classes present: the weights of
+    a class-weighted cross-entropy (``TrainConfig.class_weighted``)."""
+    counts = torch.bincount(labels.cpu(), minlength=num_classes).double()
+    w = torch.where(counts > 0, 1.0 / counts.clamp_min(1), torch.zeros_like(counts))
+    return (w * (counts > 0).sum() / w.sum()).float()
+
+
 def hflip(batch: Tensor, generator: torch.Generator | None = None) -> Tensor:
     """Flip each image of the batch horizontally with probability 1/2."""
     flip = torch.rand(batch.shape[0], generator=generator) < 0.5

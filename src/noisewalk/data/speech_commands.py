@@ -10,7 +10,7 @@ The task follows TensorFlow Datasets' ``speech_commands``, which MLPerf Tiny tra
 
 * classes: the ten words ``down go left no off on right stop up yes``, then
   ``_silence_`` and ``_unknown_`` (every other word; it dominates, hence the
-  class-weighted loss of the papers: see :func:`class_weights`);
+  class-weighted loss of the papers: ``TrainConfig(class_weighted=True)``);
 * splits: the clips listed in ``validation_list.txt`` and ``testing_list.txt``, the rest
   for training;
 * silence: each background-noise file cut into 1 s clips every 0.5 s; a clip goes to
@@ -100,14 +100,6 @@ def _read_clips(paths: Sequence[str]) -> np.ndarray | DatasetError:
         return np.stack([_fit(read_wav(p)) for p in paths])
     except DatasetError as exc:  # returned, not raised: the message crosses the process boundary
         return exc
-
-
-def class_weights(labels: Tensor, num_classes: int) -> Tensor:
-    """Inverse class frequencies, scaled to mean 1 over the classes present (for a
-    class-weighted cross-entropy, ``train(..., class_weights=...)``)."""
-    counts = torch.bincount(labels, minlength=num_classes).double()
-    w = torch.where(counts > 0, 1.0 / counts.clamp_min(1), torch.zeros_like(counts))
-    return (w * (counts > 0).sum() / w.sum()).float()
 
 
 def _split_lists(folder: Path) -> dict[str, set[str]]:

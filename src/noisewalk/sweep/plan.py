@@ -114,7 +114,11 @@ def job_config(
 ) -> dict[str, Any]:
     """Everything that decides what a training job produces (the data's location does not)."""
     vant = spec.training.noise in (TrainNoise.VANT, TrainNoise.VANT_EPOCH)
-    training = spec.training.model_dump(mode="json", exclude=None if vant else {"vant_alpha", "vant_theta"})
+    # options at their defaults that older versions lacked stay out, so that IDs stay stable
+    left_out = (set() if vant else {"vant_alpha", "vant_theta"}) | (
+        set() if spec.training.class_weighted else {"class_weighted"}
+    )
+    training = spec.training.model_dump(mode="json", exclude=left_out or None)
     config = {
         "model": spec.model.model_dump(mode="json"),
         "data": {"name": spec.data.name},

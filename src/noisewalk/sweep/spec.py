@@ -235,6 +235,8 @@ class TrainingSpec(_Section):
     weight_decay: Annotated[float, Field(ge=0)] = 0.0
     warmup_epochs: Annotated[int, Field(ge=0)] = 0
     clamp_weights: bool = False
+    class_weighted: bool = False
+    """Weight each class's loss by its inverse frequency (keyword spotting)."""
     augment: bool = True
     last_epochs: Annotated[int, Field(ge=1)] = 5
     vant_alpha: Annotated[float, Field(ge=0)] = VANT_ALPHA

@@ -132,6 +132,7 @@ def _run(task: JobTask) -> JobOutcome:
         epochs=training["epochs"], lr=training["lr"], batch_size=training["batch_size"],
         weight_decay=training["weight_decay"], sigma=training["sigma"], sites=training["sites"],
         warmup_epochs=training["warmup_epochs"], clamp_weights=training["clamp_weights"],
+        class_weighted=training.get("class_weighted", False),
         augment=training["augment"], last_epochs=training["last_epochs"], seed=seed,
         noise_mode=training["noise"] if training["noise"].startswith("vant") else "fixed",
         vant_alpha=training.get("vant_alpha", VANT_ALPHA), vant_theta=training.get("vant_theta"),
