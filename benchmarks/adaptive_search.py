@@ -45,12 +45,38 @@ def study(name: str, grid: dict, *, train_noise: str, seed: int, repetitions: in
     }
 
 
-def run_case(out: Path, *, train_noise: str, seed: int, repetitions: int, epochs: int, workers: int,
-             start: float, stop: float, adaptive: dict) -> dict:
-    fixed = parse_spec(study("fixed", {"kind": "log", "start": start, "stop": stop, "count": LEVELS},
-                             train_noise=train_noise, seed=seed, repetitions=repetitions, epochs=epochs))
-    search = parse_spec(study("adaptive", {"kind": "adaptive", "start": start, "stop": stop, **adaptive},
-                              train_noise=train_noise, seed=seed, repetitions=repetitions, epochs=epochs))
+def run_case(
+    out: Path,
+    *,
+    train_noise: str,
+    seed: int,
+    repetitions: int,
+    epochs: int,
+    workers: int,
+    start: float,
+    stop: float,
+    adaptive: dict,
+) -> dict:
+    fixed = parse_spec(
+        study(
+            "fixed",
+            {"kind": "log", "start": start, "stop": stop, "count": LEVELS},
+            train_noise=train_noise,
+            seed=seed,
+            repetitions=repetitions,
+            epochs=epochs,
+        )
+    )
+    search = parse_spec(
+        study(
+            "adaptive",
+            {"kind": "adaptive", "start": start, "stop": stop, **adaptive},
+            train_noise=train_noise,
+            seed=seed,
+            repetitions=repetitions,
+            epochs=epochs,
+        )
+    )
     sites = check_sites(fixed)
     folder = out / f"{train_noise}-seed{seed}-{start:g}-{stop:g}"
     t0 = time.perf_counter()
@@ -60,18 +86,37 @@ def run_case(out: Path, *, train_noise: str, seed: int, repetitions: int, epochs
     t2 = time.perf_counter()
     mu_ref, fit = ref.curves[0].fit.mu, ada.curves[0].fit
     with Store(folder, readonly=True) as store:  # the rounds the search took (each waits for the one before)
-        stored = {(r["sigma"], r["repetition"]): r["accuracy"] for r in store.rows(status="done")
-                  if r["curve_id"] == ada.curves[0].curve_id}
+        stored = {
+            (r["sigma"], r["repetition"]): r["accuracy"]
+            for r in store.rows(status="done")
+            if r["curve_id"] == ada.curves[0].curve_id
+        }
     _, _, rounds = replay(MidpointSearch(search.sigma, repetitions, chance=0.1, n_test=360), stored)
     deviation = (fit.mu - mu_ref) / mu_ref
     return {
-        "train_noise": train_noise, "range": [start, stop], "seeds": f"{seed}..{seed + repetitions - 1}",
+        "train_noise": train_noise,
+        "range": [start, stop],
+        "seeds": f"{seed}..{seed + repetitions - 1}",
         "repetitions": repetitions,
-        "fixed": {"networks": ref.networks, "levels": len(ref.curves[0].sigma), "trials": ref.counts["total"],
-                  "mu": mu_ref, "rel_err": ref.curves[0].fit.rel_err, "seconds": t1 - t0},
-        "adaptive": {"networks": ada.networks, "levels": len(ada.curves[0].sigma), "trials": ada.counts["total"],
-                     "mu": fit.mu, "rel_err": fit.rel_err, "rounds": rounds, "seconds": t2 - t1,
-                     "sigma": ada.curves[0].sigma, "repetitions_per_level": ada.curves[0].repetitions},
+        "fixed": {
+            "networks": ref.networks,
+            "levels": len(ref.curves[0].sigma),
+            "trials": ref.counts["total"],
+            "mu": mu_ref,
+            "rel_err": ref.curves[0].fit.rel_err,
+            "seconds": t1 - t0,
+        },
+        "adaptive": {
+            "networks": ada.networks,
+            "levels": len(ada.curves[0].sigma),
+            "trials": ada.counts["total"],
+            "mu": fit.mu,
+            "rel_err": fit.rel_err,
+            "rounds": rounds,
+            "seconds": t2 - t1,
+            "sigma": ada.curves[0].sigma,
+            "repetitions_per_level": ada.curves[0].repetitions,
+        },
         "deviation": deviation,
         "within_5pct": bool(math.isfinite(deviation) and abs(deviation) <= 0.05),
         "fewer_networks": ref.networks / ada.networks,
@@ -86,17 +131,30 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=15)
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 100, 200])
     parser.add_argument("--train-noise", nargs="+", default=["matched", "none"])
-    parser.add_argument("--range", type=float, nargs=2, default=[1e-2, 1e2], metavar=("START", "STOP"),
-                        help="range of both grids")
-    parser.add_argument("--adaptive", type=json.loads, default={},
-                        help='adaptive grid settings as JSON, e.g. \'{"initial": 5, "target": 0.03}\'')
+    parser.add_argument(
+        "--range", type=float, nargs=2, default=[1e-2, 1e2], metavar=("START", "STOP"), help="range of both grids"
+    )
+    parser.add_argument(
+        "--adaptive",
+        type=json.loads,
+        default={},
+        help='adaptive grid settings as JSON, e.g. \'{"initial": 5, "target": 0.03}\'',
+    )
     args = parser.parse_args()
     results = []
     for train_noise in args.train_noise:
         for seed in args.seeds:
-            r = run_case(args.out, train_noise=train_noise, seed=seed, repetitions=args.repetitions,
-                         epochs=args.epochs, workers=args.workers, start=args.range[0], stop=args.range[1],
-                         adaptive=args.adaptive)
+            r = run_case(
+                args.out,
+                train_noise=train_noise,
+                seed=seed,
+                repetitions=args.repetitions,
+                epochs=args.epochs,
+                workers=args.workers,
+                start=args.range[0],
+                stop=args.range[1],
+                adaptive=args.adaptive,
+            )
             results.append(r)
             f, a = r["fixed"], r["adaptive"]
             print(

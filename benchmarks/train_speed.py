@@ -18,6 +18,12 @@ order; prints images/second per round, the medians, and the ratios noisy/naive a
 noisy vs clean (the cost of noise at every site), each the median over rounds of the
 ratio within a round.
 
+Then the cost of noise once more, step by step: the noisy, exact and clean loops (the
+same ``train``, driven through ``training_steps``) advance one optimizer step each in
+turn, and the medians of the time per step are compared. On a machine shared with other
+programs, this pairs steps a few milliseconds apart instead of blocks a second apart,
+and gives a much steadier figure than the rounds.
+
     python benchmarks/train_speed.py --data-root ../shared/datasets [--device cuda]
 """
 
@@ -37,7 +43,7 @@ from noisewalk import create_model, inject
 from noisewalk.cpu import reuse_freed_memory
 from noisewalk.data import DataSplits, TensorData, create_dataset
 from noisewalk.runs import environment, write_json
-from noisewalk.train import TrainConfig, resolve_device, train
+from noisewalk.train import TrainConfig, resolve_device, train, training_steps
 
 
 class GaussianNoise(nn.Module):
@@ -149,6 +155,36 @@ class NoisewalkLoop:
         train(self.model, self.parts[n], config, device=self.device)
 
 
+def step_by_step(
+    data: DataSplits, sigma: float, batch_size: int, steps: int, warmup: int, device: torch.device
+) -> dict[str, list[float]]:
+    """Seconds per optimizer step of ``noisewalk.train`` (through ``training_steps``) for the
+    noisy, exact and clean LeNet-5, the three loops advancing one step each in turn (in a
+    rotating order), so that any slow-down of the machine hits all of them alike."""
+    test = data.test.subset(16).to(device)
+    train_part = DataSplits(
+        data.name, draw_images(data.train, (steps + warmup + 1) * batch_size, 7).to(device), test, data.augment
+    )
+    loops = {}
+    for name, draws in (("noisy", "pooled"), ("exact", "exact"), ("clean", None)):
+        model = create_model("lenet5", num_classes=10, input_shape=(3, 32, 32))
+        model = inject(model, "additive", draws=draws) if draws else model
+        config = TrainConfig(epochs=1, batch_size=batch_size, sigma=sigma if draws else 0.0, last_epochs=1, seed=1)
+        loops[name] = training_steps(model, train_part, config, device=device)
+        for _ in range(warmup):
+            next(loops[name])
+    times: dict[str, list[float]] = {name: [] for name in loops}
+    names = list(loops)
+    for i in range(steps):
+        for name in names[i % len(names) :] + names[: i % len(names)]:
+            synchronize(device)
+            start = time.perf_counter()
+            next(loops[name])
+            synchronize(device)
+            times[name].append(time.perf_counter() - start)
+    return times
+
+
 def draw_images(train: TensorData, n: int, seed: int) -> TensorData:
     """``n`` training images at random (with repeats where the set holds fewer)."""
     if n <= len(train):
@@ -179,6 +215,9 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=128)
     parser.add_argument("--sigma", type=float, default=0.1)
     parser.add_argument("--workers", type=int, default=2, help="DataLoader workers of the naive loop")
+    parser.add_argument(
+        "--step-pairs", type=int, default=400, help="steps per loop of the step-by-step measurement of the noise cost"
+    )
     parser.add_argument("--device", default="cpu", help="cpu, cuda or auto (the GPU where there is one)")
     parser.add_argument("--out", type=Path, default=None, help="write the results as JSON here")
     args = parser.parse_args()
@@ -252,10 +291,25 @@ def main() -> None:
     )
     low, high = summary["noise_overhead_pooled_quartiles"]
     print(f"  pooled draws, quartiles over rounds: {100 * low:+.1f}% to {100 * high:+.1f}%")
+    print(f"noise cost step by step ({args.step_pairs} steps of each loop, advancing in turn):")
+    steps = step_by_step(data, args.sigma, args.batch_size, args.step_pairs, args.warmup, device)
+    per_step = {}
+    for name, seconds in steps.items():
+        ordered = sorted(seconds)
+        per_step[name] = {"median": statistics.median(seconds), "p20": ordered[len(ordered) // 5]}
+    for name in ("noisy", "exact"):
+        median = per_step[name]["median"] / per_step["clean"]["median"] - 1.0
+        p20 = per_step[name]["p20"] / per_step["clean"]["p20"] - 1.0
+        summary[f"noise_overhead_{'pooled' if name == 'noisy' else 'exact'}_stepwise"] = {"median": median, "p20": p20}
+        print(
+            f"  {name:5s} {1e3 * per_step[name]['median']:6.2f} ms per step (median), clean "
+            f"{1e3 * per_step['clean']['median']:6.2f} ms: {100 * median:+.1f}% (fastest fifth: {100 * p20:+.1f}%)"
+        )
     if args.out:
         record = {
             "args": vars(args),
             "rates": rates,
+            "step_seconds": steps,
             "summary": summary,
             "environment": environment(device),
             "load_average": [load_before, load_after],

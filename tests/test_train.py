@@ -172,3 +172,22 @@ def test_class_weighted_training_uses_inverse_frequencies(digits):
         runs.append(train(model, skewed, TrainConfig(epochs=2, seed=0, **cfg), device="cpu", **kwargs).history)
     assert [r["loss"] for r in runs[0]] == [r["loss"] for r in runs[1]]
     assert [r["loss"] for r in runs[0]] != [r["loss"] for r in runs[2]]
+
+
+def test_training_steps_yield_once_per_step_and_return_what_train_returns(digits):
+    from noisewalk.train import training_steps
+
+    cfg = TrainConfig(epochs=2, batch_size=256, sigma=0.1, seed=4, last_epochs=1)
+    expected = train(_noisy_mlp(digits), digits, cfg, device="cpu")
+    steps = training_steps(_noisy_mlp(digits), digits, cfg, device="cpu")
+    epochs = []
+    while True:
+        try:
+            epochs.append(next(steps))
+        except StopIteration as done:
+            result = done.value
+            break
+    per_epoch = math.ceil(len(digits.train) / 256)
+    assert epochs == [0] * per_epoch + [1] * per_epoch
+    assert [r["loss"] for r in result.history] == [r["loss"] for r in expected.history]
+    assert result.accuracy == expected.accuracy

@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 import random
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Generator, Sequence
 from contextlib import nullcontext
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -167,6 +167,32 @@ def train(
     :mod:`noisewalk.checkpoint`); passing such a state back as ``resume`` continues from
     that epoch and gives the same result as an uninterrupted run.
     """
+    steps = training_steps(
+        model, data, config, device=device, on_epoch=on_epoch, class_weights=class_weights, resume=resume,
+        checkpoint=checkpoint,
+    )
+    while True:
+        try:
+            next(steps)
+        except StopIteration as done:
+            return done.value
+
+
+def training_steps(
+    model: nn.Module,
+    data: DataSplits,
+    config: TrainConfig | None = None,
+    *,
+    device: str | torch.device = "auto",
+    on_epoch: Callable[[dict[str, float]], None] | None = None,
+    class_weights: Tensor | None = None,
+    resume: dict[str, Any] | None = None,
+    checkpoint: Callable[[dict[str, Any]], None] | None = None,
+) -> Generator[int, None, TrainResult]:
+    """:func:`train` one optimizer step at a time: yields the epoch (0-based) after each
+    step, runs each epoch's test pass before the next epoch's first step (or the end), and
+    returns the :class:`TrainResult`. For driving training from outside, such as timing
+    two loops step by step."""
     config = config or TrainConfig()
     dev = resolve_device(device)
     noisy = isinstance(model, NoisyModel)
@@ -236,6 +262,7 @@ def train(
                             p.clamp_(-1.0, 1.0)
                 correct += (logits.argmax(1) == yb).sum()  # on the device: no wait for the step
                 seen += len(yb)
+                yield epoch
             if noisy and config.noise_mode != "fixed":
                 model.set_sigma(sigma, config.sites)  # the per-epoch test runs at the nominal level
             model.eval()
