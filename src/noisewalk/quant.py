@@ -97,6 +97,18 @@ def check_quant_args(bits: int, act_scaling: str, scale: float | None) -> float 
     return None
 
 
+QUANT_KEYS = ("quant_bits", "act_scaling", "scale")
+"""The settings of a quantization variant, as studies and curves record them."""
+
+
+def quant_label(quant: dict[str, Any] | None) -> str:
+    """``fp32`` (no ``quant_bits``), ``8-bit dynamic`` or ``8-bit constant s=8``."""
+    if not quant or quant.get("quant_bits") is None:
+        return "fp32"
+    label = f"{quant['quant_bits']}-bit {quant.get('act_scaling', 'dynamic')}"
+    return f"{label} s={quant['scale']:g}" if quant.get("scale") is not None else label
+
+
 def quantize(
     model: nn.Module,
     bits: int = 8,

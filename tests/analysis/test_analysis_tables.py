@@ -82,3 +82,22 @@ def test_summary_markdown_and_csv_hold_the_same_cells(synthetic_study, tmp_path)
     md_path, csv_path = table.write(tmp_path, prefix="r-")
     assert md_path.name == "r-mu_summary.md" and csv_path.read_text() == table.to_csv()
     assert "<td>" in table.to_html()
+
+
+def test_quantization_variants_are_labelled_as_one_setting():
+    from noisewalk.analysis.curves import config_label, varying_keys
+    from noisewalk.analysis.tables import _row_header
+
+    configs = [
+        {"model": "mlp", "clamp_weights": False},
+        {"model": "mlp", "clamp_weights": False, "quant_bits": 8, "act_scaling": "dynamic", "scale": None},
+        {"model": "mlp", "clamp_weights": True, "quant_bits": 4, "act_scaling": "constant", "scale": 2.0},
+    ]
+    keys = varying_keys(configs)
+    assert [config_label(c, keys) for c in configs] == [
+        "fp32, clamp_weights=False",
+        "8-bit dynamic, clamp_weights=False",
+        "4-bit constant s=2, clamp_weights=True",
+    ]
+    assert _row_header(["model", *keys]) == "model, clamp_weights, quantization"
+    assert config_label({"model": "mlp"}, []) == "mlp"

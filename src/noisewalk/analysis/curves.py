@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from ..quant import QUANT_KEYS, quant_label
 from ..study.model import GLOBAL_SITE, Matrix, Network
 
 REPETITION_KEYS = frozenset({"seed", "seeds", "repeats", "repetition", "repetitions", "train_sigma", "sigma", "sigmas"})
@@ -72,8 +73,10 @@ def varying_keys(configs: Sequence[dict[str, Any]]) -> list[str]:
 
 
 def config_label(config: dict[str, Any], keys: Sequence[str]) -> str:
-    """``"key=value, ..."`` over ``keys``; the model (or ``"all"``) when no key differs."""
-    parts = [f"{k}={_short(config[k])}" for k in keys if k in config]
+    """``"key=value, ..."`` over ``keys``, quantization settings as one label (``fp32``,
+    ``8-bit constant s=2``); the model (or ``"all"``) when no key differs."""
+    parts = [quant_label(config)] if any(k in QUANT_KEYS for k in keys) else []
+    parts += [f"{k}={_short(config[k])}" for k in keys if k in config and k not in QUANT_KEYS]
     if parts:
         return ", ".join(parts)
     return str(config.get("model", "all"))

@@ -22,6 +22,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..quant import QUANT_KEYS
 from ..runs import write_atomic
 from ..study.model import GLOBAL_SITE
 from .curves import Curve, config_label, varying_keys
@@ -134,6 +135,14 @@ def _row_keys(fitted: Fitted, used: set[str]) -> list[str]:
     return ["model"] + [k for k in keys if k not in used | {"model"}]
 
 
+def _row_header(keys: list[str]) -> str:
+    """The row keys as a column title, quantization settings named once."""
+    names = [k for k in keys if k not in QUANT_KEYS]
+    if len(names) < len(keys):
+        names.append("quantization")
+    return ", ".join(names)
+
+
 def _row_label(cfg: dict, keys: list[str]) -> str:
     """``"mlp, clamp_weights=True"``: the model, then the other keys."""
     rest = config_label(cfg, [k for k in keys if k != "model"]) if len(keys) > 1 else ""
@@ -150,7 +159,7 @@ def mu_by_noise_table(fitted: Fitted) -> Table | None:
         Table("mu_model_noise_bn", "μ per model × noise type × batch-norm", []), fitted,
         lambda cfg: _row_label(cfg, keys),
         lambda cfg: f"{cfg['noise']}, {'BN' if cfg.get('batchnorm') else 'no BN'}", lambda c, f: mu_text(f),
-        ", ".join(keys),
+        _row_header(keys),
     )
 
 
@@ -166,7 +175,7 @@ def noisy_training_table(fitted: Fitted) -> Table | None:
     for c, f in fitted:
         rows.setdefault(_row_label(c.config, keys), {})[c.config["train_noise"]] = (c, f)
     others = [m for m in modes if m != "none"]
-    columns = [", ".join(keys), "peak accuracy (no noise in training)", "μ without noisy training"]
+    columns = [_row_header(keys), "peak accuracy (no noise in training)", "μ without noisy training"]
     for m in others:
         columns += [f"μ with {m} training", f"μ gain ({m})"]
     table = Table(

@@ -57,14 +57,6 @@ def variant_key(variant: dict[str, Any] | None) -> tuple[tuple[str, Any], ...] |
     return None if variant is None else tuple(sorted(variant.items()))
 
 
-def variant_label(quant: dict[str, Any] | None) -> str:
-    """``fp32``, ``8-bit dynamic`` or ``8-bit constant s=8``."""
-    if not quant:
-        return "fp32"
-    label = f"{quant['quant_bits']}-bit {quant['act_scaling']}"
-    return f"{label} s={quant['scale']:g}" if quant.get("scale") is not None else label
-
-
 @dataclass(frozen=True)
 class Trial:
     trial_id: str

@@ -24,10 +24,11 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import InvalidParameterError
+from ..quant import quant_label
 from ..runs import _jsonable, environment, write_atomic
 from ..validate import check_choice
 from .extras import require
-from .plan import TrainingJob, variant_label
+from .plan import TrainingJob
 from .worker import JobOutcome
 
 DB_NAME = "study.sqlite"
@@ -169,7 +170,7 @@ class Store:
             for job in jobs:
                 training = job.config["training"]
                 recipe = training["noise"] if "quant" not in job.config else (
-                    f"{training['noise']}, {variant_label(job.config['quant'])}"
+                    f"{training['noise']}, {quant_label(job.config['quant'])}"
                 )
                 self.db.execute(
                     "INSERT OR IGNORE INTO jobs (job_id, config, seed, repetition, train_noise, train_sigma, status)"
