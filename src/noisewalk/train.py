@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 import random
 import time
+import warnings
 from collections.abc import Callable, Generator, Sequence
 from contextlib import nullcontext
 from dataclasses import asdict, dataclass, field
@@ -125,6 +126,17 @@ class TrainResult:
     nonfinite_steps: int = 0
     """Optimizer steps skipped because the loss was not finite (huge noise)."""
     seconds: float = 0.0
+
+
+def _advance(sched: torch.optim.lr_scheduler.LRScheduler, *, quietly: bool) -> None:
+    """One step of the learning-rate schedule, which counts skipped steps too; ``quietly``
+    for a skipped one (torch warns when the schedule moves before the optimizer has)."""
+    if not quietly:
+        sched.step()
+        return
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=r"Detected call of `lr_scheduler\.step\(\)` before")
+        sched.step()
 
 
 def use_channels_last(choice: bool | None, model: nn.Module, device: torch.device) -> bool:
@@ -255,7 +267,7 @@ def training_steps(
                 loss_sum = loss_sum + torch.where(finite, loss.detach(), 0.0) * len(yb)
                 loss_n = loss_n + finite * len(yb)
                 skipped = skipped + ~finite
-                sched.step()
+                _advance(sched, quietly=not asynchronous and not finite)
                 if config.clamp_weights:
                     with torch.no_grad():
                         for p in model.parameters():
