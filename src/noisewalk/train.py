@@ -204,7 +204,8 @@ def training_steps(
     """:func:`train` one optimizer step at a time: yields the epoch (0-based) after each
     step, runs each epoch's test pass before the next epoch's first step (or the end), and
     returns the :class:`TrainResult`. For driving training from outside, such as timing
-    two loops step by step."""
+    two loops step by step. To stop early, ``close()`` the generator: the model's noise
+    settings are restored then."""
     config = config or TrainConfig()
     dev = resolve_device(device)
     noisy = isinstance(model, NoisyModel)
