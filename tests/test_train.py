@@ -195,3 +195,14 @@ def test_training_steps_yield_once_per_step_and_return_what_train_returns(digits
     assert epochs == [0] * per_epoch + [1] * per_epoch
     assert [r["loss"] for r in result.history] == [r["loss"] for r in expected.history]
     assert result.accuracy == expected.accuracy
+
+
+def test_closing_training_steps_early_restores_the_model(digits):
+    from noisewalk.train import training_steps
+
+    model = _noisy_mlp(digits)
+    steps = training_steps(model, digits, TrainConfig(epochs=3, sigma=0.1), device="cpu")
+    next(steps)
+    assert model.noise_at("input").inplace  # the loop's fresh batches take the input noise in place
+    steps.close()
+    assert not model.noise_at("input").inplace
