@@ -197,10 +197,9 @@ def _check_quant(quant_bits: int | None) -> None:
 
 
 def _quant_label(spec) -> str:
-    if spec.quant_bits is None:
-        return ""
-    scaling = f"constant s={spec.scale:g}" if spec.act_scaling == "constant" else "dynamic"
-    return f", {spec.quant_bits}-bit {scaling}"
+    from .quant import quant_label
+
+    return "" if spec.quant is None else f", {quant_label(spec.quant)}"
 
 
 @app.command("train")

@@ -103,10 +103,14 @@ class CurveSpec:
     def make_model(self, data: DataSplits, seed: int) -> NoisyModel:
         """A freshly initialized network (seeded), quantized if asked, with noise sites."""
         seed_everything(seed)
-        quant = None
-        if self.quant_bits is not None:
-            quant = {"quant_bits": self.quant_bits, "act_scaling": self.act_scaling, "scale": self.scale}
-        return noisy_network(self.model, data, batchnorm=self.batchnorm, noise=self.noise, quant=quant)
+        return noisy_network(self.model, data, batchnorm=self.batchnorm, noise=self.noise, quant=self.quant)
+
+    @property
+    def quant(self) -> dict[str, Any] | None:
+        """The quantization settings (``QUANT_KEYS``), or None for a float model."""
+        if self.quant_bits is None:
+            return None
+        return {"quant_bits": self.quant_bits, "act_scaling": self.act_scaling, "scale": self.scale}
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

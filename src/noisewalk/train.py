@@ -139,6 +139,16 @@ def _advance(sched: torch.optim.lr_scheduler.LRScheduler, *, quietly: bool) -> N
         sched.step()
 
 
+def place(model: nn.Module, device: torch.device, channels_last: bool | None) -> bool:
+    """Move ``model`` to ``device`` in the layout ``channels_last`` resolves to (see
+    :func:`use_channels_last`); returns whether that layout is channels-last."""
+    model.to(device)
+    chosen = use_channels_last(channels_last, model, device)
+    if chosen:
+        model.to(memory_format=torch.channels_last)
+    return chosen
+
+
 def use_channels_last(choice: bool | None, model: nn.Module, device: torch.device) -> bool:
     """``TrainConfig.channels_last`` resolved for ``model`` on ``device`` (see there)."""
     if choice is not None:
@@ -213,10 +223,7 @@ def training_steps(
         raise InvalidParameterError("training noise sigma > 0 needs a model from noisewalk.inject(...)")
     if noisy:
         model.select(config.sites)  # validate before any work
-    model.to(dev)
-    channels_last = use_channels_last(config.channels_last, model, dev)
-    if channels_last:
-        model.to(memory_format=torch.channels_last)
+    channels_last = place(model, dev, config.channels_last)
     if dev.type == "cpu":
         reuse_freed_memory()  # no page faults for each step's fresh activations
     gen = torch.Generator().manual_seed(config.seed)
@@ -348,10 +355,8 @@ def evaluate(
     dev = resolve_device(device)
     if seed is not None:
         torch.manual_seed(seed)
-    model.to(dev).eval()
-    cl = use_channels_last(channels_last, model, dev)
-    if cl:
-        model.to(memory_format=torch.channels_last)
+    cl = place(model, dev, channels_last)
+    model.eval()
     saved = [n.sigma for n in model.noises] if noisy else []
     chosen = model.select(sites) if noisy else []
     pairs = [(s, r) for s in sigmas for r in range(repeats)]

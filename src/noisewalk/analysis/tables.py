@@ -200,8 +200,7 @@ def qat_table(fitted: Fitted) -> Table | None:
     fitted = _global(fitted)
     if not any(c.config.get("quant_bits") for c, _ in fitted):
         return None
-    quant = ("quant_bits", "act_scaling", "scale")
-    others = [k for k in varying_keys([c.config for c, _ in fitted]) if k not in quant]
+    others = [k for k in varying_keys([c.config for c, _ in fitted]) if k not in QUANT_KEYS]
 
     def row(cfg: dict) -> str:
         bits = f"{cfg['quant_bits']}-bit" if cfg.get("quant_bits") else "fp32"
