@@ -23,10 +23,10 @@ import math
 import time
 from pathlib import Path
 
+from noisewalk.results.store import Store
 from noisewalk.sweep.adaptive import MidpointSearch, replay
 from noisewalk.sweep.runner import run_study
 from noisewalk.sweep.spec import check_sites, parse_spec
-from noisewalk.sweep.store import Store
 
 LEVELS = 17
 

@@ -18,7 +18,7 @@ from torch.profiler import ProfilerActivity, profile
 
 from noisewalk import create_model, inject
 from noisewalk.data import DataSplits, TensorData, random_crop_flip
-from noisewalk.train import TrainConfig, resolve_device, training_steps
+from noisewalk.train.loop import TrainConfig, resolve_device, training_steps
 
 
 def synthetic_cifar(n: int, device: torch.device) -> DataSplits:

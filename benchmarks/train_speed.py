@@ -7,7 +7,7 @@ hits all of them alike), for a fixed number of steps after a warm-up:
             workers, PIL transforms (RandomCrop(32, padding=4), RandomHorizontalFlip,
             ToTensor, Normalize), LeNet-5 with a noise module after every operation
             (x + randn_like(x) * sigma), Adam.
-  noisy     noisewalk.train.train: tensor-resident CIFAR-10, batched crop and flip, LeNet-5
+  noisy     noisewalk.train.loop.train: tensor-resident CIFAR-10, batched crop and flip, LeNet-5
             through inject() with additive noise at every site (pooled draws); on the
             CPU with its default channels-last layout for convolutions.
   exact     the same with exact draws (a fresh torch.randn value for every element).
@@ -40,10 +40,10 @@ import torch
 from torch import nn
 
 from noisewalk import create_model, inject
-from noisewalk.cpu import reuse_freed_memory
 from noisewalk.data import DataSplits, TensorData, create_dataset
-from noisewalk.runs import environment, write_json
-from noisewalk.train import TrainConfig, resolve_device, train, training_steps
+from noisewalk.results.files import environment, write_json
+from noisewalk.train.loop import TrainConfig, resolve_device, train, training_steps
+from noisewalk.train.memory import reuse_freed_memory
 
 
 class GaussianNoise(nn.Module):
@@ -123,7 +123,7 @@ class NaiveLoop:
 
 
 class NoisewalkLoop:
-    """``noisewalk.train.train`` for exactly ``n`` steps: one epoch over ``n`` batches of a
+    """``noisewalk.train.loop.train`` for exactly ``n`` steps: one epoch over ``n`` batches of a
     random subset of the training set, prepared beforehand. The epoch's test pass is
     over 16 images only, so that the rates are those of training, as in the naive loop."""
 
@@ -158,7 +158,7 @@ class NoisewalkLoop:
 def step_by_step(
     data: DataSplits, sigma: float, batch_size: int, steps: int, warmup: int, device: torch.device
 ) -> dict[str, list[float]]:
-    """Seconds per optimizer step of ``noisewalk.train`` (through ``training_steps``) for the
+    """Seconds per optimizer step of ``noisewalk.train.loop`` (through ``training_steps``) for the
     noisy, exact and clean LeNet-5, the three loops advancing one step each in turn (in a
     rotating order), so that any slow-down of the machine hits all of them alike."""
     test = data.test.subset(16).to(device)
@@ -223,7 +223,7 @@ def main() -> None:
     args = parser.parse_args()
 
     device = resolve_device(args.device)
-    reuse_freed_memory()  # what noisewalk.train does; here before any loop starts, so all run alike
+    reuse_freed_memory()  # what noisewalk.train.loop does; here before any loop starts, so all run alike
     png = png_tree(args.data_root)
     t0 = time.perf_counter()
     data = create_dataset("cifar10", root=str(png))

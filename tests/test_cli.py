@@ -3,7 +3,7 @@ import json
 import pytest
 from typer.testing import CliRunner
 
-from noisewalk.cli import app, parse_sigmas
+from noisewalk.cli.commands import app, parse_sigmas
 from noisewalk.errors import InvalidParameterError
 
 runner = CliRunner()
@@ -13,8 +13,9 @@ def test_sites_table_and_json():
     result = runner.invoke(app, ["sites", "--model", "lenet5"])
     assert result.exit_code == 0, result.output
     assert "12 noise sites of lenet5" in result.output and "features.conv1" in result.output
-    result = runner.invoke(app, ["sites", "--model", "resnet18", "--input-shape", "3,32,32", "--num-classes", "10",
-                                 "--json"])
+    result = runner.invoke(
+        app, ["sites", "--model", "resnet18", "--input-shape", "3,32,32", "--num-classes", "10", "--json"]
+    )
     assert result.exit_code == 0, result.output
     data = json.loads(result.output)
     assert len(data["sites"]) == 49 and data["sites"][0]["name"] == "input"
@@ -24,8 +25,27 @@ def test_train_writes_results_with_config_versions_and_seed(tmp_path):
     out = tmp_path / "run"
     result = runner.invoke(
         app,
-        ["train", "--model", "mlp", "--sigmas", "0,0.5,1,2,4", "--epochs", "2", "--repeats", "2",
-         "--eval-repeats", "1", "--seed", "7", "--class-weighted", "--out", str(out), "--device", "cpu", "--json"],
+        [
+            "train",
+            "--model",
+            "mlp",
+            "--sigmas",
+            "0,0.5,1,2,4",
+            "--epochs",
+            "2",
+            "--repeats",
+            "2",
+            "--eval-repeats",
+            "1",
+            "--seed",
+            "7",
+            "--class-weighted",
+            "--out",
+            str(out),
+            "--device",
+            "cpu",
+            "--json",
+        ],
     )
     assert result.exit_code == 0, result.output
     record = json.loads((out / "results.json").read_text())
@@ -69,8 +89,20 @@ def test_parse_sigmas():
 
 def test_demo_small_run_writes_plot_table_and_json(tmp_path):
     result = runner.invoke(
-        app, ["demo", "--out", str(tmp_path), "--epochs", "2", "--repeats", "1", "--sigmas", "1e-2:1e2:5",
-              "--device", "cpu"],
+        app,
+        [
+            "demo",
+            "--out",
+            str(tmp_path),
+            "--epochs",
+            "2",
+            "--repeats",
+            "1",
+            "--sigmas",
+            "1e-2:1e2:5",
+            "--device",
+            "cpu",
+        ],
     )
     assert result.exit_code == 0, result.output
     assert "Midpoint noise level" in result.output and "noisy training" in result.output

@@ -7,9 +7,9 @@ import json
 from typer.testing import CliRunner
 
 from dataset_fixtures import CIFAR_CLASSES, make_image_tree
-from noisewalk.cli import app
-from noisewalk.draws import get_default_draws
+from noisewalk.cli.commands import app
 from noisewalk.models import list_models
+from noisewalk.noise.draws import get_default_draws
 
 runner = CliRunner()
 

@@ -8,7 +8,7 @@ import sys
 import pytest
 from typer.testing import CliRunner
 
-from noisewalk.cli import app
+from noisewalk.cli.commands import app
 
 runner = CliRunner()
 QUICK = ["--epochs", "1", "--repeats", "1", "--eval-repeats", "1", "--device", "cpu"]
@@ -22,8 +22,21 @@ def _run(args: list[str]):
 
 
 def test_train_with_vant(tmp_path):
-    res = _run(["train", "--train-noise", "vant", "--sigma", "0.5", "--vant-theta", "0.3", *QUICK,
-                "--out", str(tmp_path), "--json"])
+    res = _run(
+        [
+            "train",
+            "--train-noise",
+            "vant",
+            "--sigma",
+            "0.5",
+            "--vant-theta",
+            "0.3",
+            *QUICK,
+            "--out",
+            str(tmp_path),
+            "--json",
+        ]
+    )
     assert res.exit_code == 0, res.output
     record = json.loads((tmp_path / "results.json").read_text())
     assert record["config"]["train_noise"] == "vant"
@@ -33,8 +46,24 @@ def test_train_with_vant(tmp_path):
 
 def test_train_quantized_with_constant_scaling(tmp_path):
     pytest.importorskip("brevitas")
-    res = _run(["train", "--quant-bits", "4", "--act-scaling", "constant", "--scale", "0.5", "--sigma", "0.1",
-                "--train-noise", "matched", *QUICK, "--out", str(tmp_path)])
+    res = _run(
+        [
+            "train",
+            "--quant-bits",
+            "4",
+            "--act-scaling",
+            "constant",
+            "--scale",
+            "0.5",
+            "--sigma",
+            "0.1",
+            "--train-noise",
+            "matched",
+            *QUICK,
+            "--out",
+            str(tmp_path),
+        ]
+    )
     assert res.exit_code == 0, res.output
     assert "sigma 0.1: accuracy" in res.output
     config = json.loads((tmp_path / "results.json").read_text())["config"]
@@ -65,9 +94,29 @@ def test_missing_brevitas_names_the_install_command(monkeypatch, tmp_path):
 
 
 def test_robustness_compares_training_modes(tmp_path):
-    res = _run(["robustness", "--sigma-train", "0.5", "--sigma-inf", "0.5,2", "--train-noise", "matched,vant",
-                "--spread", "0.5", "--epochs", "1", "--repeats", "1", "--eval-repeats", "1", "--device", "cpu",
-                "--out", str(tmp_path)])
+    res = _run(
+        [
+            "robustness",
+            "--sigma-train",
+            "0.5",
+            "--sigma-inf",
+            "0.5,2",
+            "--train-noise",
+            "matched,vant",
+            "--spread",
+            "0.5",
+            "--epochs",
+            "1",
+            "--repeats",
+            "1",
+            "--eval-repeats",
+            "1",
+            "--device",
+            "cpu",
+            "--out",
+            str(tmp_path),
+        ]
+    )
     assert res.exit_code == 0, res.output
     assert "matched: accuracy" in res.output and "vant: accuracy" in res.output
     record = json.loads((tmp_path / "results.json").read_text())

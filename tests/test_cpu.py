@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 
-from noisewalk.cpu import reuse_freed_memory
+from noisewalk.train.memory import reuse_freed_memory
 
 
 def test_reuse_freed_memory_is_idempotent():

@@ -8,8 +8,8 @@ import torch
 
 import noisewalk as nw
 from noisewalk.data import TensorLoader, random_crop_flip
-from noisewalk.draws import PooledDraws
-from noisewalk.train import TrainConfig, evaluate, seed_everything, train
+from noisewalk.noise.draws import PooledDraws
+from noisewalk.train.loop import TrainConfig, evaluate, seed_everything, train
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 CUDA = torch.device("cuda")

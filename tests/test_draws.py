@@ -10,8 +10,8 @@ import torch
 from scipy import stats
 
 from noisewalk import create_model, create_noise, inject
-from noisewalk.draws import ExactDraws, PooledDraws, get_default_draws, make_draws, set_default_draws
 from noisewalk.errors import InvalidParameterError
+from noisewalk.noise.draws import ExactDraws, PooledDraws, get_default_draws, make_draws, set_default_draws
 
 DRAWS = ["exact", "pooled"]
 
@@ -95,7 +95,7 @@ def test_additive_gradient_is_identity(draws, straight_through):
 def test_pooled_offsets_and_signs_are_uniform():
     from scipy.stats import chisquare
 
-    from noisewalk.draws import _Pool
+    from noisewalk.noise.draws import _Pool
 
     torch.manual_seed(6)
     pool = _Pool(4096, torch.device("cpu"), torch.float32)

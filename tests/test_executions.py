@@ -10,7 +10,7 @@ from torch import nn
 
 from noisewalk import create_noise, inject
 from noisewalk.errors import InvalidParameterError
-from noisewalk.noise import Noise
+from noisewalk.noise.types import Noise
 
 
 class UniformNoise(Noise):
@@ -18,7 +18,6 @@ class UniformNoise(Noise):
 
     def perturbation(self, x, sigma):
         return (torch.rand_like(x) * 2 - 1) * math.sqrt(3) * sigma
-
 
 
 @pytest.mark.parametrize("name", ["additive", "multiplicative", "combined"])

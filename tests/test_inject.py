@@ -34,7 +34,18 @@ def test_site_counts(name, shape, batchnorm, count):
 def test_lenet_sites_in_execution_order():
     noisy = nw.inject(_model("lenet5"))
     assert [s.op for s in noisy.sites] == [
-        "input", "conv", "act", "pool", "conv", "act", "pool", "linear", "act", "linear", "act", "linear",
+        "input",
+        "conv",
+        "act",
+        "pool",
+        "conv",
+        "act",
+        "pool",
+        "linear",
+        "act",
+        "linear",
+        "act",
+        "linear",
     ]
     assert noisy.sites[1].name == "features.conv1"
     assert noisy.sites[-1].name == "classifier.fc3"
@@ -159,7 +170,11 @@ class Functional(nn.Module):
 def test_functional_model_sites():
     noisy = nw.inject(Functional())
     assert [(s.name, s.op) for s in noisy.sites] == [
-        ("input", "input"), ("fc1", "linear"), ("relu", "act"), ("add", "add"), ("fc2", "linear"),
+        ("input", "input"),
+        ("fc1", "linear"),
+        ("relu", "act"),
+        ("add", "add"),
+        ("fc2", "linear"),
     ]
 
 
@@ -232,8 +247,17 @@ def test_state_dict_round_trip():
 
 # A representative set of torchvision families runs by default; every model that
 # torch.fx can trace runs in the slow suite.
-FAST_TORCHVISION = ["alexnet", "squeezenet1_1", "mobilenet_v3_small", "shufflenet_v2_x0_5", "mnasnet0_5",
-                    "efficientnet_b0", "regnet_x_400mf", "densenet121", "googlenet"]
+FAST_TORCHVISION = [
+    "alexnet",
+    "squeezenet1_1",
+    "mobilenet_v3_small",
+    "shufflenet_v2_x0_5",
+    "mnasnet0_5",
+    "efficientnet_b0",
+    "regnet_x_400mf",
+    "densenet121",
+    "googlenet",
+]
 
 
 def _check_torchvision(name):

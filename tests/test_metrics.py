@@ -5,7 +5,7 @@ import pytest
 
 from noisewalk import fit_midpoint, fit_stacked, preserved_relative_accuracy
 from noisewalk.errors import InvalidParameterError
-from noisewalk.metrics import logistic, stacked_logistic
+from noisewalk.measure.fit import logistic, stacked_logistic
 
 
 def _synthetic(mu, width, *, lo=0.1, hi=0.95, spread=0.01, seed=0, sigma=None, log=False):

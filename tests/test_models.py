@@ -41,8 +41,11 @@ def test_unknown_model_lists_valid_names():
 
 @pytest.mark.parametrize(
     ("kwargs", "match"),
-    [({"num_classes": 1}, "num_classes"), ({"input_shape": (8, 8)}, "input_shape"),
-     ({"input_shape": (1, 0, 8)}, "input_shape")],
+    [
+        ({"num_classes": 1}, "num_classes"),
+        ({"input_shape": (8, 8)}, "input_shape"),
+        ({"input_shape": (1, 0, 8)}, "input_shape"),
+    ],
 )
 def test_bad_model_arguments(kwargs, match):
     with pytest.raises(InvalidParameterError, match=match):

@@ -11,12 +11,11 @@ from torch import nn
 
 from noisewalk import MissingDependencyError, create_model, fit_midpoint, inject
 from noisewalk.errors import InvalidParameterError
-from noisewalk.quant import act_steps, quantize
+from noisewalk.models.quant import act_steps, quantize
 
 qnn = pytest.importorskip("brevitas.nn")
 
 DIGITS = (1, 8, 8)
-
 
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -27,6 +26,7 @@ def _relu_outputs(model: nn.Module) -> tuple[dict[str, list[torch.Tensor]], list
     handles = []
     for name, m in model.named_modules():
         if isinstance(m, qnn.QuantReLU):
+
             def hook(_m, _inp, out, name=name):
                 outputs.setdefault(name, []).append(out.detach())
 
@@ -97,7 +97,7 @@ def test_dynamic_scaling_steps_come_from_statistics_and_are_learned():
 
 
 def test_qat_combines_with_noisy_training_and_keeps_the_constant_step(digits):
-    from noisewalk.train import TrainConfig, train
+    from noisewalk.train.loop import TrainConfig, train
 
     q = quantize(create_model("mlp", num_classes=10, input_shape=DIGITS), bits=4, act_scaling="constant", scale=0.5)
     noisy = inject(q, "additive")
@@ -138,8 +138,11 @@ def test_sites_of_the_quantized_model_match_the_float_model(name, shape):
     assert [(s.name, s.op) for s in noisy.sites] == [(s.name, s.op) for s in float_sites]
     assert noisy.method == "fx"
     # the noise of an activation site follows the quantized activation itself
-    quant_acts = {n.target for n in noisy.module.graph.nodes if n.op == "call_module"
-                  and isinstance(noisy.module.get_submodule(n.target), qnn.QuantReLU)}
+    quant_acts = {
+        n.target
+        for n in noisy.module.graph.nodes
+        if n.op == "call_module" and isinstance(noisy.module.get_submodule(n.target), qnn.QuantReLU)
+    }
     assert quant_acts
     for node in noisy.module.graph.nodes:
         if node.op == "call_module" and node.target.startswith("noise_sites."):
@@ -220,7 +223,7 @@ def test_missing_brevitas_gives_the_install_command(monkeypatch):
 
 
 def _mu(model, digits, sites, seed):
-    from noisewalk.train import TrainConfig, evaluate, train
+    from noisewalk.train.loop import TrainConfig, evaluate, train
 
     noisy = inject(model)
     train(noisy, digits, TrainConfig(epochs=8, lr=1e-2, seed=seed), device="cpu")
@@ -232,7 +235,7 @@ def _mu(model, digits, sites, seed):
 def test_constant_scaling_with_large_s_raises_mu_over_dynamic(digits):
     """HN's finding on the digits MLP: a large fixed step s makes the activations large
     against the noise after them; mu rises well above dynamic scaling (about 2x here)."""
-    from noisewalk.train import seed_everything
+    from noisewalk.train.loop import seed_everything
 
     fits = {}
     for scaling, s in (("dynamic", None), ("constant", 8.0)):

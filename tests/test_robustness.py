@@ -8,14 +8,13 @@ import pytest
 import torch
 
 from noisewalk import create_model, inject
-from noisewalk.curve import CurveSpec
 from noisewalk.errors import InvalidParameterError
-from noisewalk.robustness import measure_robustness, robustness_score, run_mismatch
-from noisewalk.train import evaluate, train
-from noisewalk.vant import fluctuating_sigma
+from noisewalk.measure.curve import CurveSpec
+from noisewalk.measure.robustness import measure_robustness, robustness_score, run_mismatch
+from noisewalk.train.loop import evaluate, train
+from noisewalk.train.vant import fluctuating_sigma
 
 DIGITS = (1, 8, 8)
-
 
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -69,8 +68,9 @@ def test_robustness_score_is_relative_to_clean_accuracy(digits):
 def test_mismatch_matrix_has_a_row_per_training_level(digits):
     spec = CurveSpec(sigmas=[0.3, 1.0], train_noise="matched", repeats=2, eval_repeats=1, epochs=2)
     done = []
-    result = run_mismatch(spec, [0.1, 0.3, 3.0], spread=0.3, data=digits, device="cpu",
-                          progress=lambda d, t, w: done.append((d, t)))
+    result = run_mismatch(
+        spec, [0.1, 0.3, 3.0], spread=0.3, data=digits, device="cpu", progress=lambda d, t, w: done.append((d, t))
+    )
     assert result.sigma_train == [0.3, 1.0] and result.sigma_inf == [0.1, 0.3, 3.0]
     for table in (result.acc, result.acc_std, result.fluctuating_acc, result.robustness):
         assert [len(row) for row in table] == [3, 3]

@@ -6,7 +6,7 @@ import torch
 
 import noisewalk as nw
 from noisewalk.errors import InvalidParameterError
-from noisewalk.train import TrainConfig, evaluate, seed_everything, train
+from noisewalk.train.loop import TrainConfig, evaluate, seed_everything, train
 
 
 def _noisy_mlp(data, seed=0, noise="additive", **kw):
@@ -132,7 +132,7 @@ def _small_cnn():
 
 
 def test_channels_last_is_chosen_for_convolutions_on_the_cpu_and_trains_alike():
-    from noisewalk.train import use_channels_last
+    from noisewalk.train.loop import use_channels_last
 
     cpu = torch.device("cpu")
     assert use_channels_last(None, _small_cnn(), cpu)
@@ -179,7 +179,7 @@ def test_class_weighted_training_uses_inverse_frequencies(digits):
 
 
 def test_training_steps_yield_once_per_step_and_return_what_train_returns(digits):
-    from noisewalk.train import training_steps
+    from noisewalk.train.loop import training_steps
 
     cfg = TrainConfig(epochs=2, batch_size=256, sigma=0.1, seed=4, last_epochs=1)
     expected = train(_noisy_mlp(digits), digits, cfg, device="cpu")
@@ -198,7 +198,7 @@ def test_training_steps_yield_once_per_step_and_return_what_train_returns(digits
 
 
 def test_closing_training_steps_early_restores_the_model(digits):
-    from noisewalk.train import training_steps
+    from noisewalk.train.loop import training_steps
 
     model = _noisy_mlp(digits)
     steps = training_steps(model, digits, TrainConfig(epochs=3, sigma=0.1), device="cpu")

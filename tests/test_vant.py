@@ -9,11 +9,10 @@ import torch
 
 from noisewalk import create_model, inject
 from noisewalk.errors import InvalidParameterError
-from noisewalk.train import TrainConfig, train
-from noisewalk.vant import VANT_THETA_TABLE, training_sigma, vant_sigma, vant_theta
+from noisewalk.train.loop import TrainConfig, train
+from noisewalk.train.vant import VANT_THETA_TABLE, training_sigma, vant_sigma, vant_theta
 
 DIGITS = (1, 8, 8)
-
 
 
 pytestmark = pytest.mark.usefixtures("one_thread")

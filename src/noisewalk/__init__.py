@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from importlib.metadata import PackageNotFoundError, version
 
-from .errors import (
+from noisewalk.errors import (
     DatasetError,
     InvalidParameterError,
     MissingDependencyError,
@@ -12,11 +12,11 @@ from .errors import (
     TraceError,
     UnknownNameError,
 )
-from .inject import OP_TYPES, NoisyModel, Site, inject, register_site_module
-from .metrics import MidpointFit, StackedFit, fit_midpoint, fit_stacked, preserved_relative_accuracy
-from .models import create_model, list_models, register_model
-from .noise import AdditiveNoise, CombinedNoise, MultiplicativeNoise, Noise, create_noise, list_noises
-from .quant import quantize
+from noisewalk.measure.fit import MidpointFit, StackedFit, fit_midpoint, fit_stacked, preserved_relative_accuracy
+from noisewalk.models import create_model, list_models, register_model
+from noisewalk.models.quant import quantize
+from noisewalk.noise.types import AdditiveNoise, CombinedNoise, MultiplicativeNoise, Noise, create_noise, list_noises
+from noisewalk.sites.inject import OP_TYPES, NoisyModel, Site, inject, register_site_module
 
 try:
     __version__ = version("noisewalk")

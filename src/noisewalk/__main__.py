@@ -1,5 +1,5 @@
 """``python -m noisewalk``: the command-line tool."""
 
-from .cli import app
+from noisewalk.cli.commands import app
 
 app()

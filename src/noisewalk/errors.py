@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import importlib
+from types import ModuleType
+
 
 class NoisewalkError(Exception):
     """Base class of the library's own errors."""
@@ -29,3 +32,13 @@ class MissingDependencyError(NoisewalkError, ImportError):
 class DatasetError(NoisewalkError, OSError):
     """Dataset files are missing, incomplete or corrupt; the message names the path,
     what was expected there and how to get it."""
+
+
+def require(module: str, extra: str, purpose: str) -> ModuleType:
+    """Import ``module`` or say which extra of noisewalk installs it."""
+    try:
+        return importlib.import_module(module)
+    except ImportError:
+        raise MissingDependencyError(
+            f"{purpose} needs the {module} package, which is not installed: pip install 'noisewalk[{extra}]'"
+        ) from None

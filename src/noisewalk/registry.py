@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from typing import Generic, TypeVar
 
-from .validate import unknown_name
+from noisewalk.validate import unknown_name
 
 T = TypeVar("T")
 
@@ -28,9 +28,7 @@ class Registry(Generic[T]):
 
         return decorator
 
-    def add_fallback(
-        self, names: Callable[[], list[str]], lookup: Callable[[str], Callable[..., T]]
-    ) -> None:
+    def add_fallback(self, names: Callable[[], list[str]], lookup: Callable[[str], Callable[..., T]]) -> None:
         """Names served by another catalogue (e.g. torchvision), listed after our own."""
         self._fallbacks.append((names, lookup))
 

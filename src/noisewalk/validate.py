@@ -9,7 +9,7 @@ from typing import Any
 
 import torch
 
-from .errors import InvalidParameterError, UnknownNameError
+from noisewalk.errors import InvalidParameterError, UnknownNameError
 
 
 def unknown_name(kind: str, name: object, valid: Iterable[str]) -> UnknownNameError:
@@ -23,9 +23,7 @@ def unknown_name(kind: str, name: object, valid: Iterable[str]) -> UnknownNameEr
 
 def check_choice(param: str, value: Any, allowed: Sequence[Any]) -> Any:
     if value not in allowed:
-        raise InvalidParameterError(
-            f"{param}={value!r} is not allowed; choose one of {', '.join(map(repr, allowed))}"
-        )
+        raise InvalidParameterError(f"{param}={value!r} is not allowed; choose one of {', '.join(map(repr, allowed))}")
     return value
 
 
@@ -36,8 +34,7 @@ def check_sigma(param: str, value: float | torch.Tensor) -> float | torch.Tensor
             bad = ~torch.isfinite(value) | (value < 0)
             if bool(bad.any()):
                 raise InvalidParameterError(
-                    f"{param} must be finite and >= 0; got {value[bad].flatten()[0].item()!r}"
-                    " among its values"
+                    f"{param} must be finite and >= 0; got {value[bad].flatten()[0].item()!r} among its values"
                 )
             return value
         raise InvalidParameterError(f"{param} must be a floating-point tensor; got {value.dtype}")
@@ -56,7 +53,11 @@ def check_positive_int(param: str, value: Any, *, minimum: int = 1) -> int:
 
 
 def check_range(
-    param: str, value: Any, *, low: float | None = None, high: float | None = None,
+    param: str,
+    value: Any,
+    *,
+    low: float | None = None,
+    high: float | None = None,
     low_open: bool = False,
 ) -> float:
     """A finite number in [low, high] (or (low, high] with ``low_open``)."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from synthetic import networks
 
-from noisewalk.study import Study
+from noisewalk.results import Study
 
 
 @pytest.fixture
@@ -18,8 +18,14 @@ def synthetic_study(tmp_path):
         + networks({**base, "model": "lenet5"}, 0.5)
         + networks({**base, "model": "lenet5"}, 5.0, matched=True, seeds=(0, 1))
     )
-    return Study("synthetic", tmp_path, "run", config={"what": "synthetic"}, networks=nets,
-                 environment={"versions": {"torch": "x"}})
+    return Study(
+        "synthetic",
+        tmp_path,
+        "run",
+        config={"what": "synthetic"},
+        networks=nets,
+        environment={"versions": {"torch": "x"}},
+    )
 
 
 @pytest.fixture(scope="session")
@@ -29,7 +35,7 @@ def trained_mlp():
 
     from noisewalk import create_model, inject
     from noisewalk.data import create_dataset
-    from noisewalk.train import TrainConfig, train
+    from noisewalk.train.loop import TrainConfig, train
 
     torch.manual_seed(0)
     data = create_dataset("digits")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 from scipy.special import expit
 
-from noisewalk.study import GLOBAL_SITE, Evaluation, Network
+from noisewalk.results import GLOBAL_SITE, Evaluation, Network
 
 LEVELS = list(np.logspace(-2, 2, 13))
 
@@ -40,9 +40,15 @@ def networks(
         trains = levels if matched else [0.0]
         for t in trains:
             n = Network(
-                id=f"{config}-{seed}-{t}", config=dict(config, train_noise="matched" if matched else "none"),
-                status=status, seed=seed, train_sigma=float(t), n_test=360, num_classes=10,
-                clean_acc=None if matched else 0.95, seconds=1.5,
+                id=f"{config}-{seed}-{t}",
+                config=dict(config, train_noise="matched" if matched else "none"),
+                status=status,
+                seed=seed,
+                train_sigma=float(t),
+                n_test=360,
+                num_classes=10,
+                clean_acc=None if matched else 0.95,
+                seconds=1.5,
                 history=[{"epoch": e, "test_acc": 0.5 + 0.1 * e, "loss": 1.0 / e} for e in range(1, 5)],
             )
             for site, m in sites.items():
@@ -51,9 +57,7 @@ def networks(
                         continue
                     acc = float(accuracy(s, m)) - (0.05 if matched and s != t else 0.0)
                     draws = list(np.clip(acc + spread * rng.standard_normal(2), 0, 1)) if status == "done" else []
-                    n.evaluations.append(
-                        Evaluation(float(s), draws, site, "done" if status == "done" else status)
-                    )
+                    n.evaluations.append(Evaluation(float(s), draws, site, "done" if status == "done" else status))
             out.append(n)
     return out
 
@@ -106,24 +110,33 @@ def write_store(
     root.mkdir(parents=True, exist_ok=True)
     sites = sites or {"fc1": 0.2, "relu1": 2.0, "fc2": 0.6}
     spec = {
-        "name": name, "seed": 0, "repetitions": len(seeds), "model": {"name": "mlp", "batchnorm": False},
+        "name": name,
+        "seed": 0,
+        "repetitions": len(seeds),
+        "model": {"name": "mlp", "batchnorm": False},
         "data": {"name": "digits", "root": None},
         "noise": {"type": "additive", "sites": "all", "walk": walk, "at_batchnorm": False, "options": {}},
-        "sigma": {"kind": "explicit", "values": list(levels)}, "training": {"noise": train_noise, "epochs": 3},
+        "sigma": {"kind": "explicit", "values": list(levels)},
+        "training": {"noise": train_noise, "epochs": 3},
         "evaluation": {"repeats": 2, "log_fit": True},
     }
     db = sqlite3.connect(root / "study.sqlite")
     db.executescript(STORE_SCHEMA)
     env = {"versions": {"noisewalk": "0.1.0", "torch": "2.x"}, "python": "3.11", "device": "cpu"}
-    db.executemany("INSERT INTO study VALUES (?, ?)", [
-        ("schema_version", "1"), ("created", json.dumps("2026-01-01T00:00:00+00:00")), ("spec", json.dumps(spec)),
-        ("environment", json.dumps(env)),
-    ])
+    db.executemany(
+        "INSERT INTO study VALUES (?, ?)",
+        [
+            ("schema_version", "1"),
+            ("created", json.dumps("2026-01-01T00:00:00+00:00")),
+            ("spec", json.dumps(spec)),
+            ("environment", json.dumps(env)),
+        ],
+    )
     rng = np.random.default_rng(0)
     jobs = []
     for seed in seeds:
-        for t in (levels if train_noise == "matched" else [0.0]):
-            for site in (sites if train_noise == "matched" else [None]):
+        for t in levels if train_noise == "matched" else [0.0]:
+            for site in sites if train_noise == "matched" else [None]:
                 jobs.append((seed, float(t), site))
     done_jobs = len(jobs) if done_jobs is None else done_jobs
     for k, (seed, t, train_site) in enumerate(jobs):
@@ -131,22 +144,41 @@ def write_store(
         job_id = f"job{k:03d}"
         train_sites = None if train_site in (None, "all") else [train_site]
         config = {
-            "model": {"name": "mlp", "batchnorm": False}, "data": {"name": "digits"},
+            "model": {"name": "mlp", "batchnorm": False},
+            "data": {"name": "digits"},
             "noise": {"type": "additive", "at_batchnorm": False, "options": {}},
-            "training": {"noise": train_noise, "epochs": 3, "lr": 0.003, "clamp_weights": False, "sigma": t,
-                         "sites": train_sites, "seed": seed},
+            "training": {
+                "noise": train_noise,
+                "epochs": 3,
+                "lr": 0.003,
+                "clamp_weights": False,
+                "sigma": t,
+                "sites": train_sites,
+                "seed": seed,
+            },
         }
         history = [{"epoch": e, "test_acc": 0.6 + 0.1 * e} for e in (1, 2, 3)] if status == "done" else None
         db.execute(
             "INSERT INTO jobs (job_id, config, seed, repetition, train_noise, train_sigma, status, history, "
             "clean_accuracy, train_seconds, n_test, num_classes, error, started_at, finished_at) "
             "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-            (job_id, json.dumps(config), seed, seeds.index(seed), train_noise, t, status,
-             json.dumps(history) if history else None, 0.95 if status == "done" else None,
-             12.5 if status == "done" else None, 360 if status == "done" else None,
-             10 if status == "done" else None, "RuntimeError: out of memory" if status == "failed" else None,
-             f"2026-01-01T00:{k:02d}:00+00:00" if status != "pending" else None,
-             f"2026-01-01T00:{k:02d}:30+00:00" if status != "pending" else None),
+            (
+                job_id,
+                json.dumps(config),
+                seed,
+                seeds.index(seed),
+                train_noise,
+                t,
+                status,
+                json.dumps(history) if history else None,
+                0.95 if status == "done" else None,
+                12.5 if status == "done" else None,
+                360 if status == "done" else None,
+                10 if status == "done" else None,
+                "RuntimeError: out of memory" if status == "failed" else None,
+                f"2026-01-01T00:{k:02d}:00+00:00" if status != "pending" else None,
+                f"2026-01-01T00:{k:02d}:30+00:00" if status != "pending" else None,
+            ),
         )
         if checkpoints and k in checkpoints:
             (root / "checkpoints").mkdir(exist_ok=True)
@@ -154,18 +186,31 @@ def write_store(
         for site, mu in sites.items():
             if train_site is not None and site != train_site:
                 continue
-            for s in (levels if train_noise != "matched" else [t]):
+            for s in levels if train_noise != "matched" else [t]:
                 acc = np.clip(accuracy(s, mu) + 0.01 * rng.standard_normal(2), 0, 1)
                 label = site if walk else "all"
                 db.execute(
                     "INSERT INTO trials (trial_id, job_id, curve_id, config, selection, sigma, repetition, seed, "
                     "model, dataset, noise, train_noise, status, accuracy, accuracies, error) "
                     "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-                    (f"{job_id}-{site}-{s:g}", job_id, f"curve-{site}", "{}", label, float(s), seeds.index(seed),
-                     seed, "mlp", "digits", "additive", train_noise, status,
-                     float(acc.mean()) if status == "done" else None,
-                     json.dumps(acc.tolist()) if status == "done" else None,
-                     "RuntimeError: out of memory" if status == "failed" else None),
+                    (
+                        f"{job_id}-{site}-{s:g}",
+                        job_id,
+                        f"curve-{site}",
+                        "{}",
+                        label,
+                        float(s),
+                        seeds.index(seed),
+                        seed,
+                        "mlp",
+                        "digits",
+                        "additive",
+                        train_noise,
+                        status,
+                        float(acc.mean()) if status == "done" else None,
+                        json.dumps(acc.tolist()) if status == "done" else None,
+                        "RuntimeError: out of memory" if status == "failed" else None,
+                    ),
                 )
     db.commit()
     db.close()

@@ -18,7 +18,7 @@ from noisewalk.analysis import (
 )
 from noisewalk.data import TensorLoader
 from noisewalk.errors import InvalidParameterError
-from noisewalk.train import evaluate
+from noisewalk.train.loop import evaluate
 
 
 def test_mean_abs_weights_of_a_model_and_of_its_state_dict():
@@ -60,10 +60,12 @@ def test_histograms_after_noise_see_the_noise(trained_mlp):
     clean = activation_histograms(model, data.test, sites="relu1", max_samples=100, device="cpu")["relu1"]
     model.set_sigma(1.0, "relu1")
     try:
-        noisy = activation_histograms(model, data.test, sites="relu1", max_samples=100, after_noise=True,
-                                      device="cpu")["relu1"]
-        again = activation_histograms(model, data.test, sites="relu1", max_samples=100, after_noise=True,
-                                      device="cpu", seed=0)["relu1"]
+        noisy = activation_histograms(model, data.test, sites="relu1", max_samples=100, after_noise=True, device="cpu")[
+            "relu1"
+        ]
+        again = activation_histograms(
+            model, data.test, sites="relu1", max_samples=100, after_noise=True, device="cpu", seed=0
+        )["relu1"]
     finally:
         model.set_sigma(0.0)
     assert clean.negatives == 0 and noisy.negatives > 0 and noisy.zeros == 0
@@ -73,10 +75,13 @@ def test_histograms_after_noise_see_the_noise(trained_mlp):
 
 def test_level_centers_find_the_clusters():
     g = torch.Generator().manual_seed(0)
-    values = torch.cat([
-        0.01 * torch.randn(5000, generator=g), 1 + 0.05 * torch.randn(3000, generator=g),
-        5 + 0.05 * torch.randn(2000, generator=g),
-    ])
+    values = torch.cat(
+        [
+            0.01 * torch.randn(5000, generator=g),
+            1 + 0.05 * torch.randn(3000, generator=g),
+            5 + 0.05 * torch.randn(2000, generator=g),
+        ]
+    )
     three = level_centers(values, 3)
     assert three.tolist() == pytest.approx([0.0, 1.0, 5.0], abs=0.02)
     # two levels: k-means counts the cluster at 1 as near zero (squared error 3000 against 19200)
@@ -94,7 +99,12 @@ def test_self_binarization_test(trained_mlp):
     model, data = trained_mlp
     results = self_binarization_test(model, data.test, sites=["relu1", "relu3"], levels=(2, 3, 64), device="cpu")
     assert [(r.site, r.levels) for r in results] == [
-        ("relu1", 2), ("relu1", 3), ("relu1", 64), ("relu3", 2), ("relu3", 3), ("relu3", 64),
+        ("relu1", 2),
+        ("relu1", 3),
+        ("relu1", 64),
+        ("relu3", 2),
+        ("relu3", 3),
+        ("relu3", 64),
     ]
     clean = evaluate(model, data.test, [0.0], device="cpu").mean[0]
     for r in results:

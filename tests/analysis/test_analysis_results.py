@@ -21,14 +21,16 @@ from noisewalk.analysis import (
 )
 from noisewalk.analysis.curves import Curve
 from noisewalk.errors import InvalidParameterError
-from noisewalk.study import Evaluation
+from noisewalk.results import Evaluation
 
 
 def test_configurations_group_repetitions_and_label_by_what_differs(synthetic_study):
     confs = configurations(synthetic_study.networks)
     assert [c.label for c in confs] == [
-        "model=mlp, train_noise=none", "model=mlp, train_noise=matched",
-        "model=lenet5, train_noise=none", "model=lenet5, train_noise=matched",
+        "model=mlp, train_noise=none",
+        "model=mlp, train_noise=matched",
+        "model=lenet5, train_noise=none",
+        "model=lenet5, train_noise=matched",
     ]
     assert [len(c.networks) for c in confs] == [3, 26, 3, 26]
     assert "seed" not in confs[0].config and confs[0].config["model"] == "mlp"
@@ -80,8 +82,7 @@ def test_fit_recovers_mu_of_one_step():
 def _curve(sigma, mean, std=0.01):
     sigma = np.asarray(sigma, dtype=float)
     mean = np.asarray(mean, dtype=float)
-    return Curve("c", {}, "all", sigma, mean, np.full_like(mean, std), [[m] for m in mean], n_test=1000,
-                 num_classes=10)
+    return Curve("c", {}, "all", sigma, mean, np.full_like(mean, std), [[m] for m in mean], n_test=1000, num_classes=10)
 
 
 def test_two_step_curve_gets_the_stacked_fit_with_both_midpoints():

@@ -10,7 +10,7 @@ import matplotlib.image as mpimg
 import numpy as np
 import pytest
 
-from noisewalk.report_page import build_report
+from noisewalk.report.page import build_report
 
 BROWSERS = ("chromium", "chromium-browser")
 
@@ -38,9 +38,17 @@ pytestmark = pytest.mark.skipif(
 def _chromium(tmp_path, *args: str) -> subprocess.CompletedProcess:
     profile = tmp_path / f"profile{len(list(tmp_path.glob('profile*')))}"
     cmd = [
-        _browser(), "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-        "--disable-background-networking", "--disable-component-update", "--disable-sync",
-        f"--user-data-dir={profile}", *args,
+        _browser(),
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        f"--user-data-dir={profile}",
+        *args,
     ]
     return subprocess.run(cmd, capture_output=True, text=True, timeout=120)
 
@@ -60,8 +68,7 @@ def test_every_image_decodes_and_a_screenshot_is_taken(synthetic_study, tmp_path
     assert total == page.read_text().count("<img ") and total > 0
     assert decoded == total
     shot = tmp_path / "report.png"
-    result = _chromium(tmp_path, "--hide-scrollbars", "--window-size=1200,1600", f"--screenshot={shot}",
-                       page.as_uri())
+    result = _chromium(tmp_path, "--hide-scrollbars", "--window-size=1200,1600", f"--screenshot={shot}", page.as_uri())
     assert shot.is_file(), result.stderr[-2000:]
     pixels = mpimg.imread(shot)
     assert pixels.shape[:2] == (1600, 1200) and float(np.std(pixels)) > 0.05  # not a blank page

@@ -11,10 +11,10 @@ import pytest
 from synthetic import networks, write_store
 from typer.testing import CliRunner
 
-from noisewalk.cli import app
+from noisewalk.cli.commands import app
 from noisewalk.errors import InvalidParameterError
-from noisewalk.report_page import build_report
-from noisewalk.study import Study, load_studies
+from noisewalk.report.page import build_report
+from noisewalk.results import Study, load_studies
 
 runner = CliRunner()
 
@@ -33,14 +33,21 @@ def test_report_of_noisy_training_study(synthetic_study, tmp_path):
     out = build_report([synthetic_study], tmp_path / "out" / "page.html")
     page = out.html.read_text()
     assert out.sections == [
-        "Study synthetic", "Midpoint noise level μ", "Accuracy under noise", "Pareto front", "Training",
+        "Study synthetic",
+        "Midpoint noise level μ",
+        "Accuracy under noise",
+        "Pareto front",
+        "Training",
     ]
     images = embedded_images(page)
     assert len(images) == len(out.figures) == 2 + 1 + 4  # two models' curves, Pareto, training per configuration
     assert all(img.shape[0] > 100 and img.shape[1] > 100 for img in images)
     names = sorted(p.name for p in out.tables)
-    assert names == sorted(f"page-{t}.{ext}" for t in ("mu_summary", "mu_model_noise_bn", "mu_noisy_training",
-                                                         "pareto") for ext in ("md", "csv"))
+    assert names == sorted(
+        f"page-{t}.{ext}"
+        for t in ("mu_summary", "mu_model_noise_bn", "mu_noisy_training", "pareto")
+        for ext in ("md", "csv")
+    )
     csv = (tmp_path / "out" / "page-mu_noisy_training.csv").read_text().splitlines()
     assert csv[0].startswith("model,peak accuracy") and len(csv) == 3
     assert 'href="page-mu_summary.md"' in page and "torch" in page and "&quot;what&quot;: &quot;synthetic&quot;" in page
@@ -55,8 +62,14 @@ def test_report_shows_mismatch_heatmap(tmp_path):
 
 def test_report_of_half_finished_walking_study_from_the_cli(tmp_path):
     write_store(tmp_path / "studies" / "none", done_jobs=2)
-    write_store(tmp_path / "studies" / "matched", name="walk-matched", train_noise="matched", seeds=(0, 1),
-                done_jobs=40, failed_jobs=2)
+    write_store(
+        tmp_path / "studies" / "matched",
+        name="walk-matched",
+        train_noise="matched",
+        seeds=(0, 1),
+        done_jobs=40,
+        failed_jobs=2,
+    )
     result = runner.invoke(app, ["report", str(tmp_path / "studies")])
     assert result.exit_code == 0, result.output
     assert "walk: 78 of 117 evaluations done" in result.output

@@ -9,8 +9,8 @@ from synthetic import LEVELS, write_store
 
 from noisewalk.analysis import build_curves, configurations, fit_curve
 from noisewalk.errors import InvalidParameterError
-from noisewalk.runs import save_run
-from noisewalk.study import load_studies, load_study
+from noisewalk.results import load_studies, load_study
+from noisewalk.results.files import save_run
 
 
 def _curve_result(train_noise: str, levels=(0.1, 0.3, 1.0, 3.0, 10.0)):
@@ -18,24 +18,52 @@ def _curve_result(train_noise: str, levels=(0.1, 0.3, 1.0, 3.0, 10.0)):
     levels = list(levels)
     acc = [[0.9 - 0.1 * i, 0.88 - 0.1 * i] for i in range(len(levels))]
     if train_noise == "none":
-        trainings = [{"seed": s, "train_sigma": 0.0, "accuracy": 0.9, "seconds": 2.0,
-                      "history": [{"epoch": 1, "test_acc": 0.8}]} for s in (5, 6)]
+        trainings = [
+            {"seed": s, "train_sigma": 0.0, "accuracy": 0.9, "seconds": 2.0, "history": [{"epoch": 1, "test_acc": 0.8}]}
+            for s in (5, 6)
+        ]
     else:
-        trainings = [{"seed": s, "train_sigma": level, "accuracy": 0.8, "seconds": 3.0, "history": []}
-                     for s in (5, 6) for level in levels]
-    return {"sigma": levels, "mean": [sum(a) / 2 for a in acc], "std": [0.01] * len(levels), "acc": acc,
-            "fit": {"mu": 1.0}, "clean_accuracy": 0.91, "n_test": 360, "trainings": trainings}
+        trainings = [
+            {"seed": s, "train_sigma": level, "accuracy": 0.8, "seconds": 3.0, "history": []}
+            for s in (5, 6)
+            for level in levels
+        ]
+    return {
+        "sigma": levels,
+        "mean": [sum(a) / 2 for a in acc],
+        "std": [0.01] * len(levels),
+        "acc": acc,
+        "fit": {"mu": 1.0},
+        "clean_accuracy": 0.91,
+        "n_test": 360,
+        "trainings": trainings,
+    }
 
 
 def _spec(train_noise: str) -> dict:
-    return {"model": "mlp", "dataset": "digits", "noise": "additive", "sigmas": [0.1], "train_noise": train_noise,
-            "repeats": 2, "eval_repeats": 2, "sites": None, "batchnorm": False, "epochs": 3, "seed": 5,
-            "data_root": None}
+    return {
+        "model": "mlp",
+        "dataset": "digits",
+        "noise": "additive",
+        "sigmas": [0.1],
+        "train_noise": train_noise,
+        "repeats": 2,
+        "eval_repeats": 2,
+        "sites": None,
+        "batchnorm": False,
+        "epochs": 3,
+        "seed": 5,
+        "data_root": None,
+    }
 
 
 def test_demo_run_directory(tmp_path):
-    save_run(tmp_path, kind="demo", config={m: _spec(m) for m in ("none", "matched")},
-             results={m: _curve_result(m) for m in ("none", "matched")})
+    save_run(
+        tmp_path,
+        kind="demo",
+        config={m: _spec(m) for m in ("none", "matched")},
+        results={m: _curve_result(m) for m in ("none", "matched")},
+    )
     study = load_study(tmp_path)
     assert study.kind == "run" and "torch" in study.environment["versions"]
     assert study.network_counts()["done"] == 2 + 10 and study.evaluation_counts()["done"] == 2 * 5 + 10
@@ -52,11 +80,18 @@ def test_demo_run_directory(tmp_path):
 
 
 def test_robustness_run_directory_gives_matrices(tmp_path):
-    result = {"train_noise": "vant", "sigma_train": [0.5, 1.1], "sigma_inf": [0.5, 1.1, 1.5], "spread": 0.3,
-              "acc": [[0.9, 0.7, 0.5], [0.85, 0.8, 0.7]], "fluctuating_acc": [[0.8, 0.6, 0.4], [0.8, 0.75, 0.6]],
-              "trainings": [{"seed": 0, "train_sigma": 0.5, "seconds": 1.0}]}
-    save_run(tmp_path, kind="robustness", config={"spread": 0.3, "specs": {"vant": _spec("vant")}},
-             results={"vant": result})
+    result = {
+        "train_noise": "vant",
+        "sigma_train": [0.5, 1.1],
+        "sigma_inf": [0.5, 1.1, 1.5],
+        "spread": 0.3,
+        "acc": [[0.9, 0.7, 0.5], [0.85, 0.8, 0.7]],
+        "fluctuating_acc": [[0.8, 0.6, 0.4], [0.8, 0.75, 0.6]],
+        "trainings": [{"seed": 0, "train_sigma": 0.5, "seconds": 1.0}],
+    }
+    save_run(
+        tmp_path, kind="robustness", config={"spread": 0.3, "specs": {"vant": _spec("vant")}}, results={"vant": result}
+    )
     study = load_study(tmp_path)
     assert [m.label for m in study.matrices] == ["vant: fixed σ_inf", "vant: σ_inf fluctuating (spread 0.3)"]
     assert study.matrices[1].acc[1][2] == 0.6 and len(study.networks) == 1

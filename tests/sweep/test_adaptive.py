@@ -7,11 +7,11 @@ import math
 import numpy as np
 import pytest
 
-from noisewalk.metrics import logistic
+from noisewalk.measure.fit import logistic
+from noisewalk.results.store import Store
 from noisewalk.sweep.adaptive import MidpointSearch, replay
 from noisewalk.sweep.runner import run_study
 from noisewalk.sweep.spec import AdaptiveGrid, check_sites, parse_spec
-from noisewalk.sweep.store import Store
 
 
 def grid(**kw) -> AdaptiveGrid:
@@ -106,10 +106,14 @@ def test_explore_repetitions_are_capped_by_the_study():
 
 
 def test_adaptive_study_end_to_end(tmp_path):
-    spec = parse_spec({
-        "name": "ad", "repetitions": 2, "training": {"epochs": 3, "lr": 3e-3, "last_epochs": 1},
-        "sigma": {"kind": "adaptive", "start": 0.01, "stop": 100, "initial": 5, "target": 0.2},
-    })
+    spec = parse_spec(
+        {
+            "name": "ad",
+            "repetitions": 2,
+            "training": {"epochs": 3, "lr": 3e-3, "last_epochs": 1},
+            "sigma": {"kind": "adaptive", "start": 0.01, "stop": 100, "initial": 5, "target": 0.2},
+        }
+    )
     sites = check_sites(spec)
     first = run_study(spec, tmp_path, sites=sites)
     (curve,) = first.curves

@@ -6,9 +6,9 @@ import pytest
 import torch
 
 from noisewalk import create_model, inject
-from noisewalk.checkpoint import load_checkpoint, save_checkpoint
 from noisewalk.errors import InvalidParameterError
-from noisewalk.train import TrainConfig, seed_everything, train
+from noisewalk.train.checkpoint import load_checkpoint, save_checkpoint
+from noisewalk.train.loop import TrainConfig, seed_everything, train
 
 
 class Stop(Exception):

@@ -8,7 +8,7 @@ import json
 import pytest
 from typer.testing import CliRunner
 
-from noisewalk.cli import app
+from noisewalk.cli.commands import app
 
 SPEC = """
 name = "tiny"

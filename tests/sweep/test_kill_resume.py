@@ -32,7 +32,7 @@ lr = 3e-3
 last_epochs = 2
 """
 
-LAUNCH = "from noisewalk.cli import app; app()"
+LAUNCH = "from noisewalk.cli.commands import app; app()"
 
 
 def snapshot(db: Path) -> dict[str, tuple]:
@@ -87,8 +87,18 @@ def kill_and_resume(tmp_path: Path, *, epochs: int, kills: int, workers: int, se
 
     folder = tmp_path / "killed"
     db = folder / "study.sqlite"
-    command = [sys.executable, "-c", LAUNCH, "sweep", str(spec_path), "--out", str(folder), "--quiet",
-               "--workers", str(workers)]
+    command = [
+        sys.executable,
+        "-c",
+        LAUNCH,
+        "sweep",
+        str(spec_path),
+        "--out",
+        str(folder),
+        "--quiet",
+        "--workers",
+        str(workers),
+    ]
     seen: dict[str, tuple] = {}
     killed = 0
     for _launch in range(kills + 10):

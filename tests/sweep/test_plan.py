@@ -10,7 +10,9 @@ from noisewalk.sweep.spec import check_sites, parse_spec
 
 def spec_of(**over):
     data = {
-        "name": "p", "repetitions": 2, "sigma": {"kind": "log", "start": 0.1, "stop": 10, "count": 3},
+        "name": "p",
+        "repetitions": 2,
+        "sigma": {"kind": "log", "start": 0.1, "stop": 10, "count": 3},
         "training": {"epochs": 2},
     }
     for key, value in over.items():

@@ -10,11 +10,11 @@ import sys
 import pytest
 
 from noisewalk.errors import InvalidParameterError, MissingDependencyError
+from noisewalk.results.store import Store
 from noisewalk.sweep import worker
 from noisewalk.sweep.executors import Executor, LocalExecutor, SlurmExecutor, create_executor
 from noisewalk.sweep.runner import run_study, study_lock
 from noisewalk.sweep.spec import SlurmSettings, check_sites, parse_spec
-from noisewalk.sweep.store import Store
 
 GRID = {"kind": "log", "start": 0.1, "stop": 10, "count": 5}
 
@@ -187,8 +187,9 @@ class _Refusing(Executor):
         return _Died()
 
 
-@pytest.mark.parametrize(("submit_fails", "error"), [(True, "RuntimeError: submission refused"),
-                                                     (False, "OSError: worker node lost")])
+@pytest.mark.parametrize(
+    ("submit_fails", "error"), [(True, "RuntimeError: submission refused"), (False, "OSError: worker node lost")]
+)
 def test_executor_failures_are_recorded(tmp_path, sites, submit_fails, error):
     result = run_study(GLOBAL, tmp_path, sites=sites, executor=_Refusing(submit_fails))
     assert result.counts["failed"] == 10 and result.failures == [(error, 10)]

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from noisewalk.cli import app
+from noisewalk.cli.commands import app
 from noisewalk.sweep.spec import (
     SpecError,
     TrainNoise,
@@ -84,17 +84,22 @@ def test_grids(grid, levels):
 
 
 def test_unknown_fields_are_listed_with_their_paths():
-    found = problems(base(colour="red", training={"epochs": 2, "nosie": "none"}, sigma={"kind": "log", "start": 1,
-                                                                                          "stop": 2, "count": 2,
-                                                                                          "cnt": 3}))
+    found = problems(
+        base(
+            colour="red",
+            training={"epochs": 2, "nosie": "none"},
+            sigma={"kind": "log", "start": 1, "stop": 2, "count": 2, "cnt": 3},
+        )
+    )
     assert set(found) == {"colour", "training.nosie", "sigma.cnt"}
     assert "Did you mean 'noise'" in found["training.nosie"]
     assert "Did you mean 'count'" in found["sigma.cnt"]
 
 
 def test_wrong_types():
-    found = problems(base(repetitions="3", training={"epochs": "ten", "lr": "fast", "augment": 1},
-                          model={"batchnorm": "yes"}))
+    found = problems(
+        base(repetitions="3", training={"epochs": "ten", "lr": "fast", "augment": 1}, model={"batchnorm": "yes"})
+    )
     assert set(found) == {"repetitions", "training.epochs", "training.lr", "training.augment", "model.batchnorm"}
     assert "'ten'" in found["training.epochs"]
 

@@ -10,9 +10,9 @@ import sys
 import pytest
 
 from noisewalk.errors import InvalidParameterError, MissingDependencyError
+from noisewalk.results.store import EXPORT_COLUMNS, Store
 from noisewalk.sweep.plan import grid_points, plan_jobs
 from noisewalk.sweep.spec import check_sites, parse_spec
-from noisewalk.sweep.store import EXPORT_COLUMNS, Store
 from noisewalk.sweep.worker import JobOutcome, JobTask, TrialOutcome, TrialTask
 
 
@@ -24,12 +24,22 @@ def jobs():
 
 def outcome(job, accs=(0.5, 0.7), error=None):
     if error:
-        return JobOutcome.failed(JobTask(job.job_id, job.config, [TrialTask(t.trial_id, None, t.sigma, 2)
-                                                                   for t in job.trials], "x"), RuntimeError(error))
+        return JobOutcome.failed(
+            JobTask(job.job_id, job.config, [TrialTask(t.trial_id, None, t.sigma, 2) for t in job.trials], "x"),
+            RuntimeError(error),
+        )
     return JobOutcome(
-        job.job_id, history=[{"epoch": 1, "loss": 1.0, "seconds": 0.1}], train_accuracy=0.9, clean_accuracy=0.95,
-        train_seconds=0.1, trials=[TrialOutcome(t.trial_id, list(accs), 0.01) for t in job.trials], n_test=100,
-        num_classes=10, device="cpu", worker="w", environment={"versions": {"torch": "x"}},
+        job.job_id,
+        history=[{"epoch": 1, "loss": 1.0, "seconds": 0.1}],
+        train_accuracy=0.9,
+        clean_accuracy=0.95,
+        train_seconds=0.1,
+        trials=[TrialOutcome(t.trial_id, list(accs), 0.01) for t in job.trials],
+        n_test=100,
+        num_classes=10,
+        device="cpu",
+        worker="w",
+        environment={"versions": {"torch": "x"}},
     )
 
 

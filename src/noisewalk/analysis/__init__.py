@@ -1,6 +1,6 @@
 """Analyses of studies and trained models (WN, HN and VANT's figures and tables).
 
-Over results (a :class:`noisewalk.study.Study`): curves per configuration and site
+Over results (a :class:`noisewalk.results.Study`): curves per configuration and site
 (:mod:`.curves`), μ with the two-step fit where one step does not fit and per-site μ
 (:mod:`.midpoints`), the Pareto front of peak accuracy against μ (:mod:`.pareto`),
 tables in the papers' layouts (:mod:`.tables`). Over trained models: mean |w| per layer
@@ -10,13 +10,20 @@ self-binarization test (:mod:`.binarize`).
 
 from __future__ import annotations
 
-from .activations import ActivationHistogram, activation_histograms, site_hooks
-from .binarize import BinarizationResult, level_centers, self_binarization_test, to_levels
-from .curves import Configuration, Curve, build_curves, configurations, mismatch_matrix
-from .midpoints import CurveFit, fit_curve, fit_curves, preserved_accuracy, site_midpoints
-from .pareto import pareto_front
-from .tables import Table, mu_by_noise_table, noisy_training_table, qat_table, site_table, summary_table
-from .weights import average_weights, mean_abs_weights, weight_ratio
+from noisewalk.analysis.activations import ActivationHistogram, activation_histograms, site_hooks
+from noisewalk.analysis.binarize import BinarizationResult, level_centers, self_binarization_test, to_levels
+from noisewalk.analysis.curves import Configuration, Curve, build_curves, configurations, mismatch_matrix
+from noisewalk.analysis.midpoints import CurveFit, fit_curve, fit_curves, preserved_accuracy, site_midpoints
+from noisewalk.analysis.pareto import pareto_front
+from noisewalk.analysis.tables import (
+    Table,
+    mu_by_noise_table,
+    noisy_training_table,
+    qat_table,
+    site_table,
+    summary_table,
+)
+from noisewalk.analysis.weights import average_weights, mean_abs_weights, weight_ratio
 
 __all__ = [
     "ActivationHistogram",

@@ -16,10 +16,10 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from ..data import TensorData, TensorLoader
-from ..inject import NoisyModel, SiteSelector
-from ..train import resolve_device
-from ..validate import check_positive_int
+from noisewalk.data import TensorData, TensorLoader
+from noisewalk.sites.inject import NoisyModel, SiteSelector
+from noisewalk.train.loop import resolve_device
+from noisewalk.validate import check_positive_int
 
 SiteHook = Callable[[int, Tensor, Tensor], Tensor | None]
 """``hook(site index, noise input, noise output)``; a returned tensor replaces the output."""
@@ -29,9 +29,7 @@ SiteHook = Callable[[int, Tensor, Tensor], Tensor | None]
 def site_hooks(model: NoisyModel, sites: SiteSelector, hook: SiteHook) -> Iterator[list[int]]:
     """Run ``hook`` at every chosen site's noise module while the context is open."""
     chosen = model.select(sites)
-    handles = [
-        model.noises[i].register_forward_hook(lambda _m, inp, out, i=i: hook(i, inp[0], out)) for i in chosen
-    ]
+    handles = [model.noises[i].register_forward_hook(lambda _m, inp, out, i=i: hook(i, inp[0], out)) for i in chosen]
     try:
         yield chosen
     finally:
@@ -104,8 +102,20 @@ def activation_histograms(
         v = (out if after_noise else inp).detach().float()
         a = v.abs()
         nonzero = a[a > 0]
-        s = stats.setdefault(i, {"lo": math.inf, "hi": -math.inf, "alo": math.inf, "ahi": 0.0, "n": 0, "zeros": 0,
-                                 "neg": 0, "sum": 0.0, "sq": 0.0})
+        s = stats.setdefault(
+            i,
+            {
+                "lo": math.inf,
+                "hi": -math.inf,
+                "alo": math.inf,
+                "ahi": 0.0,
+                "n": 0,
+                "zeros": 0,
+                "neg": 0,
+                "sum": 0.0,
+                "sq": 0.0,
+            },
+        )
         s["lo"], s["hi"] = min(s["lo"], float(v.min())), max(s["hi"], float(v.max()))
         if nonzero.numel():
             s["alo"], s["ahi"] = min(s["alo"], float(nonzero.min())), max(s["ahi"], float(nonzero.max()))
@@ -143,8 +153,15 @@ def activation_histograms(
         lo, hi, alo, ahi = ranges[i]
         mean = s["sum"] / s["n"]
         out[model.sites[i].name] = ActivationHistogram(
-            site=model.sites[i].name, edges=np.linspace(lo, hi, bins + 1), counts=lin.numpy().astype(np.int64),
-            log_edges=np.logspace(alo, ahi, bins + 1), log_counts=logc.numpy().astype(np.int64), zeros=s["zeros"],
-            negatives=s["neg"], total=s["n"], mean=mean, std=math.sqrt(max(s["sq"] / s["n"] - mean * mean, 0.0)),
+            site=model.sites[i].name,
+            edges=np.linspace(lo, hi, bins + 1),
+            counts=lin.numpy().astype(np.int64),
+            log_edges=np.logspace(alo, ahi, bins + 1),
+            log_counts=logc.numpy().astype(np.int64),
+            zeros=s["zeros"],
+            negatives=s["neg"],
+            total=s["n"],
+            mean=mean,
+            std=math.sqrt(max(s["sq"] / s["n"] - mean * mean, 0.0)),
         )
     return out

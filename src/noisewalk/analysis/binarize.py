@@ -17,12 +17,12 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from ..data import TensorData
-from ..errors import InvalidParameterError
-from ..inject import NoisyModel, SiteSelector
-from ..train import evaluate
-from ..validate import check_positive_int
-from .activations import site_batches, site_hooks
+from noisewalk.analysis.activations import site_batches, site_hooks
+from noisewalk.data import TensorData
+from noisewalk.errors import InvalidParameterError
+from noisewalk.sites.inject import NoisyModel, SiteSelector
+from noisewalk.train.loop import evaluate
+from noisewalk.validate import check_positive_int
 
 MAX_CALIBRATION_VALUES = 200_000
 """Values sampled per site to place the centres."""
@@ -133,9 +133,7 @@ def self_binarization_test(
                 centers = level_centers(pool, n)
                 with site_hooks(model, i, lambda _i, inp, _out, c=centers: to_levels(inp, c)):
                     acc = evaluate(model, data, [0.0], device=device).mean[0]
-                results.append(
-                    BinarizationResult(model.sites[i].name, n, tuple(float(c) for c in centers), clean, acc)
-                )
+                results.append(BinarizationResult(model.sites[i].name, n, tuple(float(c) for c in centers), clean, acc))
         return results
     finally:
         for noise, s in zip(model.noises, saved, strict=True):

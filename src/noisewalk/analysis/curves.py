@@ -5,7 +5,7 @@ Trials that differ only in their seed and training level are repetitions of one
 accuracy of each of its networks (each the mean over its noise draws): a network
 trained without noise counts at every level it was evaluated at, a network trained
 with noise (matched, VANT) only at its own training level. Mean and spread over the
-networks give the curve, as in :func:`noisewalk.curve.run_curve`.
+networks give the curve, as in :func:`noisewalk.measure.curve.run_curve`.
 """
 
 from __future__ import annotations
@@ -17,8 +17,8 @@ from typing import Any
 
 import numpy as np
 
-from ..quant import QUANT_KEYS, quant_label
-from ..study.model import GLOBAL_SITE, Matrix, Network
+from noisewalk.models.quant import QUANT_KEYS, quant_label
+from noisewalk.results.model import GLOBAL_SITE, Matrix, Network
 
 REPETITION_KEYS = frozenset({"seed", "seeds", "repeats", "repetition", "repetitions", "train_sigma", "sigma", "sigmas"})
 """Configuration keys that tell repetitions and noise levels apart, not configurations."""
@@ -152,11 +152,17 @@ def build_curves(conf: Configuration) -> list[Curve]:
         acc = [levels[s] for s in sigma]
         curves.append(
             Curve(
-                label=conf.label if site == GLOBAL_SITE else f"{conf.label} @ {site}", config=conf.config,
-                site=site, sigma=sigma, mean=np.array([np.mean(a) for a in acc]),
-                std=np.array([np.std(a) for a in acc]), acc=acc, n_test=_first(n.n_test for n in done),
+                label=conf.label if site == GLOBAL_SITE else f"{conf.label} @ {site}",
+                config=conf.config,
+                site=site,
+                sigma=sigma,
+                mean=np.array([np.mean(a) for a in acc]),
+                std=np.array([np.std(a) for a in acc]),
+                acc=acc,
+                n_test=_first(n.n_test for n in done),
                 num_classes=_first(n.num_classes for n in done),
-                clean_acc=None if noisy or not cleans else float(np.mean(cleans)), trained_with_noise=noisy,
+                clean_acc=None if noisy or not cleans else float(np.mean(cleans)),
+                trained_with_noise=noisy,
             )
         )
     return curves

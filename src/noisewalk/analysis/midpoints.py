@@ -1,6 +1,6 @@
 """μ per configuration and per site, with the two-step fit where one step does not fit.
 
-:func:`fit_curve` fits the logistic step (:func:`noisewalk.metrics.fit_midpoint`). Where
+:func:`fit_curve` fits the logistic step (:func:`noisewalk.measure.fit.fit_midpoint`). Where
 one step does not fit (its chi2 in log10(sigma) is improbable at level ``alpha``) and
 the curve has enough levels, it fits the stacked two-step logistic too, and keeps it
 only when it describes the curve significantly better (an F-test on the improvement of
@@ -18,9 +18,16 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import stats
 
-from ..metrics import MIN_FIT_LEVELS, MidpointFit, StackedFit, fit_midpoint, fit_stacked, preserved_relative_accuracy
-from ..validate import check_range
-from .curves import Curve
+from noisewalk.analysis.curves import Curve
+from noisewalk.measure.fit import (
+    MIN_FIT_LEVELS,
+    MidpointFit,
+    StackedFit,
+    fit_midpoint,
+    fit_stacked,
+    preserved_relative_accuracy,
+)
+from noisewalk.validate import check_range
 
 STACKED_EXTRA_PARAMS = 3
 """Parameters the stacked logistic has beyond the single one (7 against 4)."""
@@ -116,8 +123,10 @@ def fit_curve(
     if stacked is False or not math.isfinite(single.chi2) or positive.sum() < 4 + STACKED_EXTRA_PARAMS + 1:
         return CurveFit(single)
     # both fits compared in log10(sigma) on the same levels
-    base = single if single.log and positive.all() else fit_midpoint(
-        curve.sigma[positive], curve.mean[positive], curve.std[positive], log=True, **kw
+    base = (
+        single
+        if single.log and positive.all()
+        else fit_midpoint(curve.sigma[positive], curve.mean[positive], curve.std[positive], log=True, **kw)
     )
     if not math.isfinite(base.chi2) or base.dof < 1:
         return CurveFit(single)
@@ -148,7 +157,7 @@ def site_midpoints(
     Only per-site curves enter (not global noise). Sites follow ``site_order`` where it
     names them, then their first appearance.
     """
-    from ..study.model import GLOBAL_SITE
+    from noisewalk.results.model import GLOBAL_SITE
 
     out: dict[str, dict[str, CurveFit]] = {}
     for curve, fit in fits:
@@ -157,8 +166,7 @@ def site_midpoints(
             out.setdefault(label, {})[curve.site] = fit
     rank = {name: i for i, name in enumerate(site_order)}
     return {
-        label: dict(sorted(sites.items(), key=lambda kv: rank.get(kv[0], len(rank))))
-        for label, sites in out.items()
+        label: dict(sorted(sites.items(), key=lambda kv: rank.get(kv[0], len(rank)))) for label, sites in out.items()
     }
 
 

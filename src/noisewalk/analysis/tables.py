@@ -22,11 +22,11 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..quant import QUANT_KEYS
-from ..runs import write_atomic
-from ..study.model import GLOBAL_SITE
-from .curves import Curve, config_label, varying_keys
-from .midpoints import CurveFit, preserved_accuracy
+from noisewalk.analysis.curves import Curve, config_label, varying_keys
+from noisewalk.analysis.midpoints import CurveFit, preserved_accuracy
+from noisewalk.models.quant import QUANT_KEYS
+from noisewalk.results.files import write_atomic
+from noisewalk.results.model import GLOBAL_SITE
 
 Fitted = Sequence[tuple[Curve, CurveFit]]
 
@@ -62,9 +62,7 @@ class Table:
 
     def to_html(self) -> str:
         head = "".join(f"<th>{html.escape(c)}</th>" for c in self.columns)
-        body = "".join(
-            "<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in row) + "</tr>" for row in self.rows
-        )
+        body = "".join("<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in row) + "</tr>" for row in self.rows)
         note = f'<p class="note">{html.escape(self.note)}</p>' if self.note else ""
         return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>{note}"
 
@@ -98,23 +96,36 @@ def _global(fitted: Fitted) -> list[tuple[Curve, CurveFit]]:
 def summary_table(fitted: Fitted) -> Table:
     """One row per curve: networks, levels, peak accuracy, μ (with the fit's verdict), PRA."""
     table = Table(
-        "mu_summary", "Midpoint noise level μ per configuration",
+        "mu_summary",
+        "Midpoint noise level μ per configuration",
         ["configuration", "site", "networks", "levels", "peak accuracy", "μ", "fit", "preserved rel. accuracy"],
         note="μ ± fit uncertainty (relative, as a percentage). Preserved relative accuracy: "
         "accuracy at the largest σ over the noise-free accuracy.",
     )
     for curve, fit in fitted:
         verdict = "two steps (F-test)" if fit.use_stacked else ("logistic" if fit.in_range else (fit.reason or ""))
-        table.rows.append([
-            curve.label.rsplit(" @ ", 1)[0], curve.site, str(curve.networks), str(len(curve.sigma)),
-            percent(curve.peak), fit.describe(), verdict, percent(preserved_accuracy(curve)),
-        ])
+        table.rows.append(
+            [
+                curve.label.rsplit(" @ ", 1)[0],
+                curve.site,
+                str(curve.networks),
+                str(len(curve.sigma)),
+                percent(curve.peak),
+                fit.describe(),
+                verdict,
+                percent(preserved_accuracy(curve)),
+            ]
+        )
     return table
 
 
 def _pivot(
-    table: Table, fitted: Fitted, row_of: Callable[[dict], str], col_of: Callable[[dict], str],
-    cell_of: Callable[[Curve, CurveFit], str], row_header: str,
+    table: Table,
+    fitted: Fitted,
+    row_of: Callable[[dict], str],
+    col_of: Callable[[dict], str],
+    cell_of: Callable[[Curve, CurveFit], str],
+    row_header: str,
 ) -> Table:
     """Fill ``table`` with one row per ``row_of(config)`` and one column per ``col_of(config)``."""
     rows: dict[str, dict[str, str]] = {}
@@ -156,9 +167,11 @@ def mu_by_noise_table(fitted: Fitted) -> Table | None:
         return None
     keys = _row_keys(fitted, {"noise", "batchnorm"})
     return _pivot(
-        Table("mu_model_noise_bn", "μ per model × noise type × batch-norm", []), fitted,
+        Table("mu_model_noise_bn", "μ per model × noise type × batch-norm", []),
+        fitted,
         lambda cfg: _row_label(cfg, keys),
-        lambda cfg: f"{cfg['noise']}, {'BN' if cfg.get('batchnorm') else 'no BN'}", lambda c, f: mu_text(f),
+        lambda cfg: f"{cfg['noise']}, {'BN' if cfg.get('batchnorm') else 'no BN'}",
+        lambda c, f: mu_text(f),
         _row_header(keys),
     )
 
@@ -179,7 +192,9 @@ def noisy_training_table(fitted: Fitted) -> Table | None:
     for m in others:
         columns += [f"μ with {m} training", f"μ gain ({m})"]
     table = Table(
-        "mu_noisy_training", "μ without and with noisy training", columns,
+        "mu_noisy_training",
+        "μ without and with noisy training",
+        columns,
         note="Peak accuracy: the highest mean accuracy over the measured levels. Gain: μ with over μ without.",
     )
     for row, by_mode in rows.items():
@@ -214,9 +229,17 @@ def qat_table(fitted: Fitted) -> Table | None:
         return "dynamic"
 
     return _pivot(
-        Table("qat", "QAT: peak accuracy / μ per bit width and activation scaling", [],
-              note="Each cell: peak accuracy / μ."),
-        fitted, row, col, lambda c, f: f"{percent(c.peak)} / {mu_text(f)}", "bit width",
+        Table(
+            "qat",
+            "QAT: peak accuracy / μ per bit width and activation scaling",
+            [],
+            note="Each cell: peak accuracy / μ.",
+        ),
+        fitted,
+        row,
+        col,
+        lambda c, f: f"{percent(c.peak)} / {mu_text(f)}",
+        "bit width",
     )
 
 

@@ -11,10 +11,10 @@ from collections.abc import Mapping
 
 from torch import Tensor, nn
 
-from ..errors import InvalidParameterError
+from noisewalk.errors import InvalidParameterError
 
 _WRAPPER_PREFIX = "module."
-"""What :class:`noisewalk.inject.NoisyModel` puts before the wrapped model's names."""
+"""What :class:`noisewalk.sites.inject.NoisyModel` puts before the wrapped model's names."""
 
 
 def mean_abs_weights(model: nn.Module | Mapping[str, Tensor], *, include_norm: bool = False) -> dict[str, float]:

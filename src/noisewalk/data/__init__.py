@@ -7,8 +7,16 @@ slices of a random permutation; augmentation works on a whole batch at once.
 
 from __future__ import annotations
 
-from ..registry import Registry
-from .core import DataSplits, TensorData, TensorLoader, class_weights, hflip, random_crop, random_crop_flip
+from noisewalk.data.core import (
+    DataSplits,
+    TensorData,
+    TensorLoader,
+    class_weights,
+    hflip,
+    random_crop,
+    random_crop_flip,
+)
+from noisewalk.registry import Registry
 
 DATASETS: Registry[DataSplits] = Registry("dataset")
 
@@ -27,7 +35,7 @@ def list_datasets() -> list[str]:
     return DATASETS.names()
 
 
-from . import (  # noqa: E402,F401  (registration)
+from noisewalk.data import (  # noqa: E402,F401  (registration)
     cifar,
     cinic,
     digits,

@@ -25,7 +25,7 @@ from typing import Any
 
 import torch
 
-from ..runs import write_atomic
+from noisewalk.results.files import write_atomic
 
 log = logging.getLogger(__name__)
 

@@ -17,12 +17,12 @@ from typing import Any
 import numpy as np
 import torch
 
-from ..errors import DatasetError
-from . import register_dataset
-from .cache import cached, fingerprint
-from .core import DataSplits
-from .files import check_md5, data_root, find_folder, missing
-from .images import arrays_entry, crop_flip, load_image_tree, splits_from_arrays
+from noisewalk.data import register_dataset
+from noisewalk.data.cache import cached, fingerprint
+from noisewalk.data.core import DataSplits
+from noisewalk.data.files import check_md5, data_root, find_folder, missing
+from noisewalk.data.images import arrays_entry, crop_flip, load_image_tree, splits_from_arrays
+from noisewalk.errors import DatasetError
 
 BATCHES = "cifar-10-batches-py"
 BATCH_FILES = (*(f"data_batch_{i}" for i in range(1, 6)), "test_batch", "batches.meta")

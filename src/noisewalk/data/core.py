@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 import torch
 from torch import Tensor
 
-from ..validate import check_positive_int
+from noisewalk.validate import check_positive_int
 
 Augment = Callable[[Tensor, torch.Generator | None], Tensor]
 

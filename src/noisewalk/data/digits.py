@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import torch
 
-from . import register_dataset
-from .core import DataSplits, TensorData
+from noisewalk.data import register_dataset
+from noisewalk.data.core import DataSplits, TensorData
 
 
 @register_dataset("digits")

@@ -15,7 +15,7 @@ from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import TypeVar
 
-from ..errors import DatasetError
+from noisewalk.errors import DatasetError
 
 DATA_ENV = "NOISEWALK_DATA"
 

@@ -18,12 +18,12 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from ..errors import DatasetError
-from ..validate import check_choice
-from . import register_dataset
-from .cache import cached, fingerprint
-from .core import Augment, DataSplits, TensorData, random_crop_flip
-from .files import chunks, data_root, list_files, missing, parallel_map
+from noisewalk.data import register_dataset
+from noisewalk.data.cache import cached, fingerprint
+from noisewalk.data.core import Augment, DataSplits, TensorData, random_crop_flip
+from noisewalk.data.files import chunks, data_root, list_files, missing, parallel_map
+from noisewalk.errors import DatasetError
+from noisewalk.validate import check_choice
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".ppm", ".tif", ".tiff", ".webp")
 TEST_NAMES = ("test", "val", "valid", "validation")

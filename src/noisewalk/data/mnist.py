@@ -15,12 +15,12 @@ from typing import Any
 import numpy as np
 import torch
 
-from ..errors import DatasetError
-from . import register_dataset
-from .cache import cached, fingerprint
-from .core import DataSplits
-from .files import check_md5, data_root, locate
-from .images import arrays_entry, splits_from_arrays
+from noisewalk.data import register_dataset
+from noisewalk.data.cache import cached, fingerprint
+from noisewalk.data.core import DataSplits
+from noisewalk.data.files import check_md5, data_root, locate
+from noisewalk.data.images import arrays_entry, splits_from_arrays
+from noisewalk.errors import DatasetError
 
 FILES = {
     "train_x": "train-images-idx3-ubyte",

@@ -37,13 +37,13 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from ..errors import DatasetError
-from ..validate import check_choice
-from . import register_dataset
-from .cache import cached, fingerprint
-from .core import DataSplits, TensorData
-from .files import chunks, data_root, list_files, locate, parallel_map
-from .mfcc import MfccSettings, mfcc
+from noisewalk.data import register_dataset
+from noisewalk.data.cache import cached, fingerprint
+from noisewalk.data.core import DataSplits, TensorData
+from noisewalk.data.files import chunks, data_root, list_files, locate, parallel_map
+from noisewalk.data.mfcc import MfccSettings, mfcc
+from noisewalk.errors import DatasetError
+from noisewalk.validate import check_choice
 
 WORDS = ["down", "go", "left", "no", "off", "on", "right", "stop", "up", "yes"]
 SILENCE, UNKNOWN = "_silence_", "_unknown_"

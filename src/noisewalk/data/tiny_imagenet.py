@@ -14,12 +14,12 @@ from typing import Any
 
 import torch
 
-from ..errors import DatasetError
-from . import register_dataset
-from .cache import cached, fingerprint
-from .core import DataSplits
-from .files import data_root, list_files, locate
-from .images import IMAGE_SUFFIXES, arrays_entry, crop_flip, decode_images, scan_split, splits_from_arrays
+from noisewalk.data import register_dataset
+from noisewalk.data.cache import cached, fingerprint
+from noisewalk.data.core import DataSplits
+from noisewalk.data.files import data_root, list_files, locate
+from noisewalk.data.images import IMAGE_SUFFIXES, arrays_entry, crop_flip, decode_images, scan_split, splits_from_arrays
+from noisewalk.errors import DatasetError
 
 NAMES = ("tiny-imagenet-200", "tiny-imagenet", "tiny_imagenet", "TinyImageNet")
 URL = "http://cs231n.stanford.edu/tiny-imagenet-200.zip"

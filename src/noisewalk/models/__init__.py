@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from torch import nn
 
-from ..errors import InvalidParameterError
-from ..registry import Registry
-from ..validate import check_positive_int
+from noisewalk.errors import InvalidParameterError
+from noisewalk.registry import Registry
+from noisewalk.validate import check_positive_int
 
 MODELS: Registry[nn.Module] = Registry("model")
 _EXAMPLE_INPUTS: dict[str, tuple[int, int, int]] = {}
@@ -66,6 +66,6 @@ def list_models(own: bool = False) -> list[str]:
     return MODELS.own_names() if own else MODELS.names()
 
 
-from . import cnn_s, lenet, mlp, resnet, torchvision_models, vgg  # noqa: E402,F401  (registration)
+from noisewalk.models import cnn_s, lenet, mlp, resnet, torchvision_models, vgg  # noqa: E402,F401  (registration)
 
 __all__ = ["MODELS", "create_model", "example_input", "list_models", "register_model"]

@@ -14,8 +14,8 @@ from collections import OrderedDict
 import torch
 from torch import nn
 
-from ..errors import InvalidParameterError
-from . import register_model
+from noisewalk.errors import InvalidParameterError
+from noisewalk.models import register_model
 
 
 class CNNS(nn.Module):

@@ -7,14 +7,17 @@ from collections import OrderedDict
 
 from torch import nn
 
-from . import register_model
+from noisewalk.models import register_model
 
 
 class MLP(nn.Sequential):
     """``flatten, (fc_i, [bn_i], relu_i) for each hidden width, classifier``."""
 
     def __init__(
-        self, in_features: int, num_classes: int, hidden: tuple[int, ...] = (64, 64, 64),
+        self,
+        in_features: int,
+        num_classes: int,
+        hidden: tuple[int, ...] = (64, 64, 64),
         batchnorm: bool = False,
     ) -> None:
         layers: OrderedDict[str, nn.Module] = OrderedDict(flatten=nn.Flatten())

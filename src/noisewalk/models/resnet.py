@@ -12,8 +12,8 @@ from __future__ import annotations
 
 from torch import nn
 
-from . import register_model
-from .torchvision_models import remove_batchnorm, with_in_channels
+from noisewalk.models import register_model
+from noisewalk.models.torchvision_models import remove_batchnorm, with_in_channels
 
 
 def _resnet(

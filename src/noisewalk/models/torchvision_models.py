@@ -6,8 +6,8 @@ import functools
 
 from torch import nn
 
-from ..errors import InvalidParameterError
-from . import MODELS
+from noisewalk.errors import InvalidParameterError
+from noisewalk.models import MODELS
 
 
 def with_in_channels(conv: nn.Conv2d, in_channels: int) -> nn.Conv2d:
@@ -15,8 +15,15 @@ def with_in_channels(conv: nn.Conv2d, in_channels: int) -> nn.Conv2d:
     if conv.in_channels == in_channels:
         return conv
     return nn.Conv2d(
-        in_channels, conv.out_channels, conv.kernel_size, conv.stride, conv.padding, conv.dilation, conv.groups,
-        bias=conv.bias is not None, padding_mode=conv.padding_mode,
+        in_channels,
+        conv.out_channels,
+        conv.kernel_size,
+        conv.stride,
+        conv.padding,
+        conv.dilation,
+        conv.groups,
+        bias=conv.bias is not None,
+        padding_mode=conv.padding_mode,
     )
 
 

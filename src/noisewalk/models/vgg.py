@@ -11,8 +11,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from . import register_model
-from .torchvision_models import with_in_channels
+from noisewalk.models import register_model
+from noisewalk.models.torchvision_models import with_in_channels
 
 
 @register_model("vgg11")

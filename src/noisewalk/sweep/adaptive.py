@@ -25,9 +25,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..metrics import MidpointFit
-from .analysis import Levels, fit_levels
-from .spec import AdaptiveGrid, canonical_sigma
+from noisewalk.measure.curves import Levels, fit_levels
+from noisewalk.measure.fit import MidpointFit
+from noisewalk.sweep.spec import AdaptiveGrid, canonical_sigma
 
 PLATEAU = 0.1
 """The two lowest levels are on the top plateau when accuracy drops between them by at
@@ -47,7 +47,12 @@ class MidpointSearch:
     """Plans the noise levels of one curve."""
 
     def __init__(
-        self, grid: AdaptiveGrid, repetitions: int, *, chance: float | None = None, n_test: int | None = None,
+        self,
+        grid: AdaptiveGrid,
+        repetitions: int,
+        *,
+        chance: float | None = None,
+        n_test: int | None = None,
         log: bool = False,
     ) -> None:
         self.grid = grid
@@ -60,8 +65,10 @@ class MidpointSearch:
         """Spacing of the coarse grid in decades (also the step of an extension)."""
 
     def coarse(self) -> list[float]:
-        return [canonical_sigma(v) for v in np.logspace(np.log10(self.grid.start), np.log10(self.grid.stop),
-                                                          self.grid.initial)]
+        return [
+            canonical_sigma(v)
+            for v in np.logspace(np.log10(self.grid.start), np.log10(self.grid.stop), self.grid.initial)
+        ]
 
     def fit(self, levels: Levels) -> MidpointFit:
         return fit_levels(levels, n_test=self.n_test, chance=self.chance, log=self.log)

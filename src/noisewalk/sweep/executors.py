@@ -18,9 +18,9 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
-from ..validate import check_choice, check_positive_int
-from .extras import require
-from .spec import RaySettings, SlurmSettings
+from noisewalk.errors import require
+from noisewalk.sweep.spec import RaySettings, SlurmSettings
+from noisewalk.validate import check_choice, check_positive_int
 
 EXECUTORS = ("local", "ray", "slurm")
 
@@ -179,8 +179,10 @@ class SlurmExecutor(Executor):
         self.cluster = settings.cluster
         self._executor = submitit.AutoExecutor(folder=str(folder), cluster=settings.cluster)
         params: dict[str, Any] = {
-            "timeout_min": settings.timeout_min, "cpus_per_task": settings.cpus_per_task,
-            "gpus_per_node": settings.gpus_per_node, "name": "noisewalk",
+            "timeout_min": settings.timeout_min,
+            "cpus_per_task": settings.cpus_per_task,
+            "gpus_per_node": settings.gpus_per_node,
+            "name": "noisewalk",
         }
         if settings.cluster == "slurm":
             if settings.partition:

@@ -19,9 +19,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..errors import InvalidParameterError
-from ..inject import Site
-from .spec import Spec, TrainNoise, canonical_sigma, selected_sites
+from noisewalk.errors import InvalidParameterError
+from noisewalk.sites.inject import Site
+from noisewalk.sweep.spec import Spec, TrainNoise, canonical_sigma, selected_sites
 
 ID_LENGTH = 16
 """Hex digits of a trial or job ID (64 bits)."""
@@ -101,7 +101,10 @@ def _train_noise(spec: Spec, selection: Selection, sigma: float) -> tuple[float,
 
 
 def job_config(
-    spec: Spec, seed: int, train_sigma: float, train_sites: list[str] | None,
+    spec: Spec,
+    seed: int,
+    train_sigma: float,
+    train_sites: list[str] | None,
     variant: tuple[tuple[str, Any], ...] | None = None,
 ) -> dict[str, Any]:
     """Everything that decides what a training job produces (the data's location does not)."""

@@ -22,16 +22,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..errors import InvalidParameterError
-from ..inject import Site
-from ..runs import write_json
-from .adaptive import MidpointSearch, replay
-from .analysis import StudyCurve, study_curves
-from .executors import Executor, create_executor
-from .plan import Point, TrainingJob, grid_points, plan_jobs, selections, variant_key
-from .spec import Spec, check_sites
-from .store import Store
-from .worker import JobOutcome, JobTask, TrialTask, run_job
+from noisewalk.errors import InvalidParameterError
+from noisewalk.measure.curves import StudyCurve, study_curves
+from noisewalk.results.files import write_json
+from noisewalk.results.store import Store
+from noisewalk.sites.inject import Site
+from noisewalk.sweep.adaptive import MidpointSearch, replay
+from noisewalk.sweep.executors import Executor, create_executor
+from noisewalk.sweep.plan import Point, TrainingJob, grid_points, plan_jobs, selections, variant_key
+from noisewalk.sweep.spec import Spec, check_sites
+from noisewalk.sweep.worker import JobOutcome, JobTask, TrialTask, run_job
 
 
 @dataclass
@@ -71,10 +71,17 @@ class StudyResult:
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "out": str(self.out), "executor": self.executor, "counts": self.counts,
+            "out": str(self.out),
+            "executor": self.executor,
+            "counts": self.counts,
             "failures": [{"error": e, "trials": n} for e, n in self.failures],
-            "curves": [c.to_dict() for c in self.curves], "networks": self.networks, "trained": self.trained,
-            "resumed": self.resumed, "seconds": self.seconds, "rounds": self.rounds, "notes": self.notes,
+            "curves": [c.to_dict() for c in self.curves],
+            "networks": self.networks,
+            "trained": self.trained,
+            "resumed": self.resumed,
+            "seconds": self.seconds,
+            "rounds": self.rounds,
+            "notes": self.notes,
         }
 
 
@@ -97,8 +104,17 @@ def study_lock(root: Path) -> Iterator[None]:
 class _Run:
     """One driver run: its store, executor, the trials it planned and their status."""
 
-    def __init__(self, spec: Spec, store: Store, executor: Executor, *, device: str, threads: int | None,
-                 retry_failed: bool, progress: Callable[[SweepProgress], None] | None) -> None:
+    def __init__(
+        self,
+        spec: Spec,
+        store: Store,
+        executor: Executor,
+        *,
+        device: str,
+        threads: int | None,
+        retry_failed: bool,
+        progress: Callable[[SweepProgress], None] | None,
+    ) -> None:
         self.spec, self.store, self.executor = spec, store, executor
         self.device, self.threads, self.retry_failed = device, threads, retry_failed
         self.report = progress or (lambda p: None)
@@ -130,11 +146,21 @@ class _Run:
 
     def task(self, job: TrainingJob) -> JobTask:
         return JobTask(
-            job.job_id, job.config,
-            [TrialTask(t.trial_id, None if t.selection.sites is None else list(t.selection.sites), t.sigma,
-                       self.spec.evaluation.repeats) for t in job.trials],
-            checkpoint=str(self.store.checkpoint_path(job.job_id).resolve()), device=self.device,
-            threads=self.threads, data_root=str(Path(self.spec.data.root).resolve()) if self.spec.data.root else None,
+            job.job_id,
+            job.config,
+            [
+                TrialTask(
+                    t.trial_id,
+                    None if t.selection.sites is None else list(t.selection.sites),
+                    t.sigma,
+                    self.spec.evaluation.repeats,
+                )
+                for t in job.trials
+            ],
+            checkpoint=str(self.store.checkpoint_path(job.job_id).resolve()),
+            device=self.device,
+            threads=self.threads,
+            data_root=str(Path(self.spec.data.root).resolve()) if self.spec.data.root else None,
         )
 
     def dispatch(self, jobs: list[TrainingJob]) -> None:
@@ -184,8 +210,13 @@ def _adaptive_points(run: _Run, spec: Spec, sites: tuple[Site, ...]) -> list[Poi
     rows = run.store.rows(status="done")
     n_test = next((r["n_test"] for r in rows if r["n_test"]), None)
     classes = next((r["num_classes"] for r in rows if r["num_classes"]), None)
-    search = MidpointSearch(spec.sigma, len(spec.seed_list), chance=1.0 / classes if classes else None,
-                            n_test=n_test, log=spec.evaluation.log_fit)
+    search = MidpointSearch(
+        spec.sigma,
+        len(spec.seed_list),
+        chance=1.0 / classes if classes else None,
+        n_test=n_test,
+        log=spec.evaluation.log_fit,
+    )
     points = []
     for variant in map(variant_key, spec.variants):
         for sel in selections(spec, sites):
@@ -235,8 +266,14 @@ def run_study(
         if isinstance(executor, Executor):  # the caller's: shared between studies, closed by the caller
             owned, ex = nullcontext(), executor
         else:
-            ex = create_executor(executor, workers=workers, folder=out / "slurm", ray=spec.executor.ray,
-                                 slurm=spec.executor.slurm, ray_address=ray_address)
+            ex = create_executor(
+                executor,
+                workers=workers,
+                folder=out / "slurm",
+                ray=spec.executor.ray,
+                slurm=spec.executor.slurm,
+                ray_address=ray_address,
+            )
             owned = ex
         with owned:
             run = _Run(spec, store, ex, device=device, threads=threads, retry_failed=retry_failed, progress=progress)
@@ -258,12 +295,16 @@ def run_study(
             if r["status"] == "failed":
                 failures[r["error"]] = failures.get(r["error"], 0) + 1
         result = StudyResult(
-            out=out, executor=ex.name, counts=counts,
+            out=out,
+            executor=ex.name,
+            counts=counts,
             failures=sorted(failures.items(), key=lambda kv: -kv[1]),
-            curves=study_curves(rows, log=spec.evaluation.log_fit), networks=len({r["job_id"] for r in rows}),
-            trained=run.trained, resumed=run.resumed,
-            seconds=time.perf_counter() - start, rounds=run.progress.round,
+            curves=study_curves(rows, log=spec.evaluation.log_fit),
+            networks=len({r["job_id"] for r in rows}),
+            trained=run.trained,
+            resumed=run.resumed,
+            seconds=time.perf_counter() - start,
+            rounds=run.progress.round,
         )
         write_json(out / "summary.json", result.to_dict())
     return result
-

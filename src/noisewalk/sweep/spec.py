@@ -25,14 +25,14 @@ import numpy as np
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from torch import nn
 
-from ..data import DATASETS, create_dataset
-from ..errors import InvalidParameterError
-from ..inject import NoisyModel, Site, inject
-from ..models import MODELS, create_model
-from ..noise import NOISES
-from ..registry import Registry
-from ..validate import unknown_name
-from ..vant import VANT_ALPHA
+from noisewalk.data import DATASETS, create_dataset
+from noisewalk.errors import InvalidParameterError
+from noisewalk.models import MODELS, create_model
+from noisewalk.noise.types import NOISES
+from noisewalk.registry import Registry
+from noisewalk.sites.inject import NoisyModel, Site, inject
+from noisewalk.train.vant import VANT_ALPHA
+from noisewalk.validate import unknown_name
 
 SIGMA_DIGITS = 12
 """Noise levels are rounded to this many significant digits, so that the same level
@@ -112,12 +112,14 @@ class NoiseSpec(_Section):
     @field_validator("sites", mode="before")
     @classmethod
     def _selector(cls, value: Any) -> Any:
-        items_ok = isinstance(value, list) and value and all(
-            isinstance(v, (int, str)) and not isinstance(v, bool) for v in value
+        items_ok = (
+            isinstance(value, list)
+            and value
+            and all(isinstance(v, (int, str)) and not isinstance(v, bool) for v in value)
         )
         if value != "all" and not items_ok:
             raise ValueError(
-                f"must be \"all\" or a non-empty list of site names, indices, operation types or globs; got {value!r}"
+                f'must be "all" or a non-empty list of site names, indices, operation types or globs; got {value!r}'
             )
         return value
 

@@ -20,12 +20,12 @@ from typing import Any
 
 import torch
 
-from ..checkpoint import load_checkpoint, save_checkpoint
-from ..data import DataSplits, create_dataset
-from ..networks import noisy_network
-from ..runs import environment
-from ..train import TrainConfig, evaluate, resolve_device, seed_everything, train
-from ..vant import VANT_ALPHA
+from noisewalk.data import DataSplits, create_dataset
+from noisewalk.models.build import noisy_network
+from noisewalk.results.files import environment
+from noisewalk.train.checkpoint import load_checkpoint, save_checkpoint
+from noisewalk.train.loop import TrainConfig, evaluate, resolve_device, seed_everything, train
+from noisewalk.train.vant import VANT_ALPHA
 
 
 @dataclass
@@ -85,7 +85,10 @@ class JobOutcome:
         """Every trial of ``task`` failed with ``exc``."""
         error = f"{type(exc).__name__}: {exc}"
         return cls(
-            task.job_id, error=error, traceback=tb, worker=_worker_name(),
+            task.job_id,
+            error=error,
+            traceback=tb,
+            worker=_worker_name(),
             trials=[TrialOutcome(t.trial_id, None, error=error) for t in task.trials],
         )
 
@@ -124,23 +127,40 @@ def _run(task: JobTask) -> JobOutcome:
     seed = cfg["training"]["seed"]
     seed_everything(seed)
     model = noisy_network(
-        cfg["model"]["name"], data, batchnorm=cfg["model"]["batchnorm"], noise=cfg["noise"]["type"],
-        at_batchnorm=cfg["noise"]["at_batchnorm"], noise_options=cfg["noise"]["options"], quant=cfg.get("quant"),
+        cfg["model"]["name"],
+        data,
+        batchnorm=cfg["model"]["batchnorm"],
+        noise=cfg["noise"]["type"],
+        at_batchnorm=cfg["noise"]["at_batchnorm"],
+        noise_options=cfg["noise"]["options"],
+        quant=cfg.get("quant"),
     )
     training = cfg["training"]
     config = TrainConfig(
-        epochs=training["epochs"], lr=training["lr"], batch_size=training["batch_size"],
-        weight_decay=training["weight_decay"], sigma=training["sigma"], sites=training["sites"],
-        warmup_epochs=training["warmup_epochs"], clamp_weights=training["clamp_weights"],
+        epochs=training["epochs"],
+        lr=training["lr"],
+        batch_size=training["batch_size"],
+        weight_decay=training["weight_decay"],
+        sigma=training["sigma"],
+        sites=training["sites"],
+        warmup_epochs=training["warmup_epochs"],
+        clamp_weights=training["clamp_weights"],
         class_weighted=training.get("class_weighted", False),
-        augment=training["augment"], last_epochs=training["last_epochs"], seed=seed,
+        augment=training["augment"],
+        last_epochs=training["last_epochs"],
+        seed=seed,
         noise_mode=training["noise"] if training["noise"].startswith("vant") else "fixed",
-        vant_alpha=training.get("vant_alpha", VANT_ALPHA), vant_theta=training.get("vant_theta"),
+        vant_alpha=training.get("vant_alpha", VANT_ALPHA),
+        vant_theta=training.get("vant_theta"),
     )
     state = load_checkpoint(task.checkpoint)
     resumed_from = int(state["epoch"]) if state is not None else 0
     result = train(
-        model, data, config, device=dev, resume=state,
+        model,
+        data,
+        config,
+        device=dev,
+        resume=state,
         checkpoint=lambda s: save_checkpoint(task.checkpoint, s),
     )
     clean = evaluate(model, data.test, [0.0], device=dev).mean[0]
@@ -148,15 +168,24 @@ def _run(task: JobTask) -> JobOutcome:
     for t in task.trials:
         t0 = time.perf_counter()
         try:
-            curve = evaluate(model, data.test, [t.sigma], repeats=t.repeats, sites=t.sites, device=dev,
-                             seed=trial_seed(t.trial_id))
+            curve = evaluate(
+                model, data.test, [t.sigma], repeats=t.repeats, sites=t.sites, device=dev, seed=trial_seed(t.trial_id)
+            )
             trials.append(TrialOutcome(t.trial_id, curve.acc[0], time.perf_counter() - t0))
         except Exception as exc:
             trials.append(TrialOutcome(t.trial_id, None, time.perf_counter() - t0, f"{type(exc).__name__}: {exc}"))
     return JobOutcome(
-        task.job_id, history=result.history, train_accuracy=result.accuracy, clean_accuracy=clean,
-        train_seconds=sum(r["seconds"] for r in result.history), resumed_from=resumed_from,
-        epochs_run=len(result.history) - resumed_from, trials=trials,
-        n_test=len(data.test), num_classes=data.num_classes, device=str(dev), worker=_worker_name(),
+        task.job_id,
+        history=result.history,
+        train_accuracy=result.accuracy,
+        clean_accuracy=clean,
+        train_seconds=sum(r["seconds"] for r in result.history),
+        resumed_from=resumed_from,
+        epochs_run=len(result.history) - resumed_from,
+        trials=trials,
+        n_test=len(data.test),
+        num_classes=data.num_classes,
+        device=str(dev),
+        worker=_worker_name(),
         environment=environment(dev),
     )

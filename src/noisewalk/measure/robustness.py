@@ -6,7 +6,7 @@ none) and tested at levels ``sigma_inf``:
 * the **mismatch matrix**: accuracy for every pair (sigma_train, sigma_inf), every sample
   at the same level;
 * **fluctuating noise**: accuracy when each test sample meets its own level around a mean
-  ``sigma_inf``, ``sigma_i = sigma_inf * |1 + spread * z_i|`` (``noisewalk.vant.fluctuating_sigma``).
+  ``sigma_inf``, ``sigma_i = sigma_inf * |1 + spread * z_i|`` (``noisewalk.train.vant.fluctuating_sigma``).
 
 The **robustness score** for fluctuating noise is the accuracy under fluctuating noise
 relative to the same network's noise-free accuracy,
@@ -25,11 +25,11 @@ from typing import Any
 
 import numpy as np
 
-from .curve import CurveSpec, Progress
-from .data import DataSplits, TensorData, create_dataset
-from .inject import NoisyModel, SiteSelector
-from .train import evaluate, resolve_device, train
-from .validate import check_positive_int, check_range, check_sigma
+from noisewalk.data import DataSplits, TensorData, create_dataset
+from noisewalk.measure.curve import CurveSpec, Progress
+from noisewalk.sites.inject import NoisyModel, SiteSelector
+from noisewalk.train.loop import evaluate, resolve_device, train
+from noisewalk.validate import check_positive_int, check_range, check_sigma
 
 
 def robustness_score(fluctuating_acc: float, clean_acc: float) -> float:
@@ -121,12 +121,25 @@ def run_mismatch(
             trained = train(model, data, spec.train_config(level, seed), device=dev)
             results[i].append(
                 measure_robustness(
-                    model, data.test, sigma_inf, spread=spread, repeats=spec.eval_repeats, sites=spec.sites,
-                    device=dev, seed=seed,
+                    model,
+                    data.test,
+                    sigma_inf,
+                    spread=spread,
+                    repeats=spec.eval_repeats,
+                    sites=spec.sites,
+                    device=dev,
+                    seed=seed,
                 )
             )
-            trainings.append({"seed": seed, "train_sigma": level, "accuracy": trained.accuracy,
-                              "nonfinite_steps": trained.nonfinite_steps, "seconds": trained.seconds})
+            trainings.append(
+                {
+                    "seed": seed,
+                    "train_sigma": level,
+                    "accuracy": trained.accuracy,
+                    "nonfinite_steps": trained.nonfinite_steps,
+                    "seconds": trained.seconds,
+                }
+            )
             done += 1
             if progress is not None:
                 progress(done, total, f"seed {seed}, train sigma {level:.3g}")
@@ -135,8 +148,12 @@ def run_mismatch(
         return [fn(np.array([get(n) for n in row]), axis=0).tolist() for row in results]
 
     return MismatchResult(
-        train_noise=spec.train_noise, sigma_train=rows, sigma_inf=sigma_inf, spread=float(spread),
-        acc=stat(lambda n: n.fixed_acc, np.mean), acc_std=stat(lambda n: n.fixed_acc, np.std),
+        train_noise=spec.train_noise,
+        sigma_train=rows,
+        sigma_inf=sigma_inf,
+        spread=float(spread),
+        acc=stat(lambda n: n.fixed_acc, np.mean),
+        acc_std=stat(lambda n: n.fixed_acc, np.std),
         fluctuating_acc=stat(lambda n: n.fluctuating_acc, np.mean),
         fluctuating_std=stat(lambda n: n.fluctuating_acc, np.std),
         robustness=stat(lambda n: n.robustness, np.mean),

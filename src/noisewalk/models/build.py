@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from .data import DataSplits
-from .inject import NoisyModel, inject
-from .models import create_model
+from noisewalk.data import DataSplits
+from noisewalk.models import create_model
+from noisewalk.sites.inject import NoisyModel, inject
 
 
 def noisy_network(
@@ -23,7 +23,7 @@ def noisy_network(
     when ``quant`` gives ``quant_bits``/``act_scaling``/``scale``, with a noise module at every site."""
     net = create_model(model, num_classes=data.num_classes, input_shape=data.input_shape, batchnorm=batchnorm)
     if quant is not None:
-        from .quant import quantize
+        from noisewalk.models.quant import quantize
 
         net = quantize(net, quant["quant_bits"], quant["act_scaling"], quant["scale"], inplace=True)
     return inject(net, noise, batchnorm=at_batchnorm, **(noise_options or {}))

@@ -25,7 +25,7 @@ import numpy as np
 from scipy.optimize import OptimizeWarning, curve_fit
 from scipy.special import expit
 
-from .errors import InvalidParameterError
+from noisewalk.errors import InvalidParameterError
 
 MIN_FIT_LEVELS = 5
 """Fewest noise levels a midpoint fit accepts (the logistic has four parameters)."""
@@ -262,8 +262,17 @@ def fit_midpoint(
     if not math.isfinite(mu_err):
         reason = "the fit gives no finite uncertainty for mu"
     return MidpointFit(
-        mu=mu, mu_err=mu_err, in_range=in_range, reason=reason, a_min=float(params[0]), a_max=float(params[1]),
-        width=float(params[3]), log=log, chi2=chi2, dof=dof, sigma_range=srange,
+        mu=mu,
+        mu_err=mu_err,
+        in_range=in_range,
+        reason=reason,
+        a_min=float(params[0]),
+        a_max=float(params[1]),
+        width=float(params[3]),
+        log=log,
+        chi2=chi2,
+        dof=dof,
+        sigma_range=srange,
         params=tuple(float(p) for p in params),
     )
 
@@ -315,8 +324,17 @@ def fit_stacked(
     in_range = all(c.sigma[0] <= m <= c.sigma[-1] for m in (mu1, mu2))
     reason = None if in_range else "a fitted midpoint lies outside the measured range"
     return StackedFit(
-        mu1=mu1, mu1_err=e1, mu2=mu2, mu2_err=e2, plateau=p[0] + h2, in_range=in_range, reason=reason,
-        log=log, chi2=chi2, dof=len(c.x) - 7, params=tuple(p),
+        mu1=mu1,
+        mu1_err=e1,
+        mu2=mu2,
+        mu2_err=e2,
+        plateau=p[0] + h2,
+        in_range=in_range,
+        reason=reason,
+        log=log,
+        chi2=chi2,
+        dof=len(c.x) - 7,
+        params=tuple(p),
     )
 
 

@@ -23,13 +23,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from ..errors import InvalidParameterError
-from ..quant import quant_label
-from ..runs import _jsonable, environment, write_atomic
-from ..validate import check_choice
-from .extras import require
-from .plan import TrainingJob
-from .worker import JobOutcome
+from noisewalk.errors import InvalidParameterError, require
+from noisewalk.models.quant import quant_label
+from noisewalk.results.files import _jsonable, environment, write_atomic
+from noisewalk.sweep.plan import TrainingJob
+from noisewalk.sweep.worker import JobOutcome
+from noisewalk.validate import check_choice
 
 DB_NAME = "study.sqlite"
 SCHEMA_VERSION = 1
@@ -89,12 +88,38 @@ CREATE INDEX IF NOT EXISTS trials_by_curve ON trials(curve_id);
 """
 
 TRIAL_COLUMNS = (
-    "trial_id", "job_id", "curve_id", "selection", "sigma", "repetition", "seed", "model", "dataset", "noise",
-    "train_noise", "status", "accuracy", "accuracies", "eval_seconds", "error", "finished_at",
+    "trial_id",
+    "job_id",
+    "curve_id",
+    "selection",
+    "sigma",
+    "repetition",
+    "seed",
+    "model",
+    "dataset",
+    "noise",
+    "train_noise",
+    "status",
+    "accuracy",
+    "accuracies",
+    "eval_seconds",
+    "error",
+    "finished_at",
 )
 JOB_COLUMNS = (
-    "train_sigma", "clean_accuracy", "train_accuracy", "train_seconds", "resumed_from", "attempts", "n_test",
-    "num_classes", "device", "worker", "history", "environment", "config",
+    "train_sigma",
+    "clean_accuracy",
+    "train_accuracy",
+    "train_seconds",
+    "resumed_from",
+    "attempts",
+    "n_test",
+    "num_classes",
+    "device",
+    "worker",
+    "history",
+    "environment",
+    "config",
 )
 EXPORT_COLUMNS = TRIAL_COLUMNS + JOB_COLUMNS
 """Columns of :meth:`Store.rows`, ``to_dataframe`` and the exports: one row per trial,
@@ -169,8 +194,10 @@ class Store:
         with self.db:
             for job in jobs:
                 training = job.config["training"]
-                recipe = training["noise"] if "quant" not in job.config else (
-                    f"{training['noise']}, {quant_label(job.config['quant'])}"
+                recipe = (
+                    training["noise"]
+                    if "quant" not in job.config
+                    else (f"{training['noise']}, {quant_label(job.config['quant'])}")
                 )
                 self.db.execute(
                     "INSERT OR IGNORE INTO jobs (job_id, config, seed, repetition, train_noise, train_sigma, status)"
@@ -182,9 +209,20 @@ class Store:
                         "INSERT OR IGNORE INTO trials (trial_id, job_id, curve_id, config, selection, sigma,"
                         " repetition, seed, model, dataset, noise, train_noise, status)"
                         " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,'pending')",
-                        (t.trial_id, t.job_id, t.curve_id, _json(t.config), t.selection.label, t.sigma, t.repetition,
-                         t.seed, job.config["model"]["name"], job.config["data"]["name"], job.config["noise"]["type"],
-                         recipe),
+                        (
+                            t.trial_id,
+                            t.job_id,
+                            t.curve_id,
+                            _json(t.config),
+                            t.selection.label,
+                            t.sigma,
+                            t.repetition,
+                            t.seed,
+                            job.config["model"]["name"],
+                            job.config["data"]["name"],
+                            job.config["noise"]["type"],
+                            recipe,
+                        ),
                     ).rowcount
         return new
 
@@ -220,10 +258,23 @@ class Store:
                 "UPDATE jobs SET status=?, resumed_from=?, history=?, train_accuracy=?, clean_accuracy=?,"
                 " train_seconds=?, n_test=?, num_classes=?, device=?, worker=?, environment=?, error=?, traceback=?,"
                 " finished_at=? WHERE job_id=?",
-                ("failed" if outcome.error else "done", outcome.resumed_from, _json(outcome.history),
-                 _jsonable(outcome.train_accuracy), _jsonable(outcome.clean_accuracy), outcome.train_seconds,
-                 outcome.n_test or None, outcome.num_classes or None, outcome.device, outcome.worker,
-                 _json(outcome.environment), outcome.error, outcome.traceback, now, outcome.job_id),
+                (
+                    "failed" if outcome.error else "done",
+                    outcome.resumed_from,
+                    _json(outcome.history),
+                    _jsonable(outcome.train_accuracy),
+                    _jsonable(outcome.clean_accuracy),
+                    outcome.train_seconds,
+                    outcome.n_test or None,
+                    outcome.num_classes or None,
+                    outcome.device,
+                    outcome.worker,
+                    _json(outcome.environment),
+                    outcome.error,
+                    outcome.traceback,
+                    now,
+                    outcome.job_id,
+                ),
             )
             for t in outcome.trials:
                 ok = t.error is None and t.accuracies is not None
@@ -231,8 +282,15 @@ class Store:
                 self.db.execute(
                     "UPDATE trials SET status=?, accuracy=?, accuracies=?, eval_seconds=?, error=?, finished_at=?"
                     " WHERE trial_id=?",
-                    ("done" if ok else "failed", mean, _json(t.accuracies) if ok else None, t.seconds, t.error, now,
-                     t.trial_id),
+                    (
+                        "done" if ok else "failed",
+                        mean,
+                        _json(t.accuracies) if ok else None,
+                        t.seconds,
+                        t.error,
+                        now,
+                        t.trial_id,
+                    ),
                 )
 
     # -- reading --

@@ -23,11 +23,10 @@ from typing import Any
 
 import numpy as np
 
-from . import report as plots
-from .analysis.curves import Configuration, Curve, build_curves, config_key, configurations, mismatch_matrix
-from .analysis.midpoints import CurveFit, fit_curve, site_midpoints
-from .analysis.pareto import pareto_front
-from .analysis.tables import (
+from noisewalk.analysis.curves import Configuration, Curve, build_curves, config_key, configurations, mismatch_matrix
+from noisewalk.analysis.midpoints import CurveFit, fit_curve, site_midpoints
+from noisewalk.analysis.pareto import pareto_front
+from noisewalk.analysis.tables import (
     Table,
     mu_by_noise_table,
     noisy_training_table,
@@ -36,11 +35,12 @@ from .analysis.tables import (
     site_table,
     summary_table,
 )
-from .analysis.weights import average_weights, mean_abs_weights, weight_ratio
-from .errors import InvalidParameterError, NoisewalkError
-from .runs import write_atomic
-from .study.model import GLOBAL_SITE, Matrix, Network, Study
-from .study.restore import checkpoint_weights
+from noisewalk.analysis.weights import average_weights, mean_abs_weights, weight_ratio
+from noisewalk.errors import InvalidParameterError, NoisewalkError
+from noisewalk.report import plots
+from noisewalk.results.files import write_atomic
+from noisewalk.results.model import GLOBAL_SITE, Matrix, Network, Study
+from noisewalk.results.restore import checkpoint_weights
 
 CURVES_PER_PLOT = 8
 """Most curves drawn in one accuracy-vs-σ plot (more are split over several)."""
@@ -113,7 +113,10 @@ def _curve_plots(canvas: _Canvas, fitted: list[tuple[Curve, CurveFit]]) -> list[
             curves = {(c.site if walking else c.label): (c.sigma, c.mean, c.std, f) for c, f in chunk}
             figures.append(
                 canvas.draw(
-                    plots.plot_accuracy_curves, curves, title=name, chance=chunk[0][0].chance,
+                    plots.plot_accuracy_curves,
+                    curves,
+                    title=name,
+                    chance=chunk[0][0].chance,
                     caption="Mean accuracy over the networks with their spread, the fitted logistic (solid) "
                     "and μ (dotted).",
                 )
@@ -145,7 +148,9 @@ def _history_plots(canvas: _Canvas, confs: list[Configuration]) -> list[Figure]:
             series[f"σ_train = {s:.3g}"] = (list(range(1, width + 1)), arr.mean(0), arr.std(0))
         figures.append(
             canvas.draw(
-                plots.plot_training_history, series, title=f"Training: {conf.label}",
+                plots.plot_training_history,
+                series,
+                title=f"Training: {conf.label}",
                 caption="Test accuracy after each epoch at the training noise, mean and spread over the networks.",
             )
         )
@@ -185,8 +190,12 @@ def _weights_section(canvas: _Canvas, confs: list[Configuration]) -> Section | N
         rt.rows = [[k, *(f"{r.get(layer, math.nan):.3g}" for layer in layers)] for k, r in ratios.items()]
         section.tables.append(rt)
         section.figures.append(
-            canvas.draw(plots.plot_weight_magnitudes, dict(list(ratios.items())[:CURVES_PER_PLOT]),
-                        title="Weight growth: unclamped over clamped", ylabel="ratio of mean |w|")
+            canvas.draw(
+                plots.plot_weight_magnitudes,
+                dict(list(ratios.items())[:CURVES_PER_PLOT]),
+                title="Weight growth: unclamped over clamped",
+                ylabel="ratio of mean |w|",
+            )
         )
     return section
 
@@ -196,16 +205,19 @@ def _activation_section(
 ) -> tuple[Section | None, list[str]]:
     """Histograms and the self-binarization test on one network per configuration (the one
     trained at the highest level), rebuilt from its checkpoint."""
-    from .analysis.activations import activation_histograms
-    from .analysis.binarize import self_binarization_test
-    from .data import create_dataset
-    from .study.restore import restore_network
+    from noisewalk.analysis.activations import activation_histograms
+    from noisewalk.analysis.binarize import self_binarization_test
+    from noisewalk.data import create_dataset
+    from noisewalk.results.restore import restore_network
 
     section = Section("Activations")
     problems: list[str] = []
     datasets: dict[str, Any] = {}
-    table = Table("self_binarization", "Self-binarization test: accuracy with one site reduced to 2 or 3 levels",
-                  ["configuration", "σ_train", "site", "levels", "centres", "accuracy", "clean accuracy", "preserved"])
+    table = Table(
+        "self_binarization",
+        "Self-binarization test: accuracy with one site reduced to 2 or 3 levels",
+        ["configuration", "σ_train", "site", "levels", "centres", "accuracy", "clean accuracy", "preserved"],
+    )
     for conf in confs:
         ready = [n for n in conf.networks if n.done and n.checkpoint is not None]
         if not ready:
@@ -220,13 +232,26 @@ def _activation_section(
             hists = activation_histograms(model, datasets[name].test, sites=acts, device=device)
             for log in (False, True):
                 section.figures.append(
-                    canvas.draw(plots.plot_activation_histograms, hists, log=log,
-                                title=f"Activations: {conf.label}, σ_train={net.train_sigma:.3g}")
+                    canvas.draw(
+                        plots.plot_activation_histograms,
+                        hists,
+                        log=log,
+                        title=f"Activations: {conf.label}, σ_train={net.train_sigma:.3g}",
+                    )
                 )
             for r in self_binarization_test(model, datasets[name].test, sites=acts, device=device):
-                table.rows.append([conf.label, f"{net.train_sigma:.3g}", r.site, str(r.levels),
-                                   ", ".join(f"{c:.3g}" for c in r.centers), percent(r.acc), percent(r.clean_acc),
-                                   percent(r.preserved)])
+                table.rows.append(
+                    [
+                        conf.label,
+                        f"{net.train_sigma:.3g}",
+                        r.site,
+                        str(r.levels),
+                        ", ".join(f"{c:.3g}" for c in r.centers),
+                        percent(r.acc),
+                        percent(r.clean_acc),
+                        percent(r.preserved),
+                    ]
+                )
         except (NoisewalkError, OSError, RuntimeError, KeyError) as exc:
             problems.append(f"{conf.label}: {exc}")
     if table.rows:
@@ -272,8 +297,13 @@ def _study_section(study: Study) -> Section:
     starts = [t for t in (_timestamp(n.started) for n in study.networks) if t]
     ends = [t for t in (_timestamp(n.finished) for n in study.networks) if t]
     if starts and ends:
-        rows.append(("wall clock", f"{min(starts).isoformat()} to {max(ends).isoformat()} "
-                                   f"({_duration((max(ends) - min(starts)).total_seconds())})"))
+        rows.append(
+            (
+                "wall clock",
+                f"{min(starts).isoformat()} to {max(ends).isoformat()} "
+                f"({_duration((max(ends) - min(starts)).total_seconds())})",
+            )
+        )
     env = study.environment
     versions = dict(env.get("versions", {}))
     for k in ("python", "platform", "device", "gpu"):
@@ -283,8 +313,9 @@ def _study_section(study: Study) -> Section:
     section.parts.append(_facts(rows))
     if total_evals:
         done = evals.get("done", 0)
-        section.parts.append(f'<p><progress value="{done}" max="{total_evals}"></progress> '
-                             f"{done} of {total_evals} evaluations done</p>")
+        section.parts.append(
+            f'<p><progress value="{done}" max="{total_evals}"></progress> {done} of {total_evals} evaluations done</p>'
+        )
     failures = Counter(n.error or "unknown error" for n in study.networks if n.status == "failed")
     failures.update(e.error or "unknown error" for n in study.networks for e in n.evaluations if e.status == "failed")
     if failures:
@@ -302,8 +333,14 @@ def _study_section(study: Study) -> Section:
 
 def _matrix_figures(canvas: _Canvas, matrices: list[Matrix]) -> list[Figure]:
     return [
-        canvas.draw(plots.plot_heatmap, m.sigma_train, m.sigma_inf, m.acc, title=m.label,
-                    caption="Accuracy (%) of networks trained at σ_train (rows) and tested at σ_inf (columns).")
+        canvas.draw(
+            plots.plot_heatmap,
+            m.sigma_train,
+            m.sigma_inf,
+            m.acc,
+            title=m.label,
+            caption="Accuracy (%) of networks trained at σ_train (rows) and tested at σ_inf (columns).",
+        )
         for m in matrices
     ]
 
@@ -322,8 +359,10 @@ pre{background:#f7f7f7;padding:.6em;overflow:auto;font-size:.8em}nav a{margin-ri
 
 
 def _render(title: str, sections: list[Section], table_files: dict[str, tuple[str, str]], note: str) -> str:
-    out = [f"<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>{html.escape(title)}</title>"
-           f"<style>{_CSS}</style></head><body><h1>{html.escape(title)}</h1><p class=\"note\">{html.escape(note)}</p>"]
+    out = [
+        f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>'
+        f'<style>{_CSS}</style></head><body><h1>{html.escape(title)}</h1><p class="note">{html.escape(note)}</p>'
+    ]
     links = "".join(f'<a href="#s{i}">{html.escape(s.title)}</a>' for i, s in enumerate(sections))
     out.append(f"<nav>{links}</nav>")
     for i, s in enumerate(sections):
@@ -375,8 +414,9 @@ def build_report(
         results = Section("Midpoint noise level μ")
         if fitted:
             results.tables.append(summary_table(fitted))
-            results.tables += [t for t in (mu_by_noise_table(fitted), noisy_training_table(fitted),
-                                           qat_table(fitted)) if t is not None]
+            results.tables += [
+                t for t in (mu_by_noise_table(fitted), noisy_training_table(fitted), qat_table(fitted)) if t is not None
+            ]
         else:
             results.parts.append("<p>No evaluation has finished yet.</p>")
         sections.append(results)
@@ -385,34 +425,57 @@ def build_report(
         per_site = site_midpoints(fitted, site_order)
         if per_site:
             series = {label: {site: _mu_pair(f) for site, f in fits.items()} for label, fits in per_site.items()}
-            sections.append(Section("Per-site robustness (walking noise)", tables=[site_table(per_site)], figures=[
-                canvas.draw(plots.plot_site_midpoints, series, title="Per-site μ",
-                            caption="μ of each site with noise at that site only; grey crosses: no μ in range.")
-            ]))
-        points = {c.label: (c.peak, f.mu) for c, f in fitted
-                  if c.site == GLOBAL_SITE and f.in_range and math.isfinite(f.mu)}
+            sections.append(
+                Section(
+                    "Per-site robustness (walking noise)",
+                    tables=[site_table(per_site)],
+                    figures=[
+                        canvas.draw(
+                            plots.plot_site_midpoints,
+                            series,
+                            title="Per-site μ",
+                            caption="μ of each site with noise at that site only; grey crosses: no μ in range.",
+                        )
+                    ],
+                )
+            )
+        points = {
+            c.label: (c.peak, f.mu) for c, f in fitted if c.site == GLOBAL_SITE and f.in_range and math.isfinite(f.mu)
+        }
         if len(points) >= 2:
             labels = list(points)
             front = pareto_front([points[k] for k in labels])
             pt = Table("pareto", "Pareto front: peak accuracy against μ", ["configuration", "peak accuracy", "μ"])
             pt.rows = [[labels[i], percent(points[labels[i]][0]), f"{points[labels[i]][1]:.3g}"] for i in front]
-            sections.append(Section("Pareto front", tables=[pt], figures=[
-                canvas.draw(plots.plot_pareto, points, title="Peak accuracy against μ",
-                            caption="Configurations on the front (red) are beaten by none on both.")
-            ]))
+            sections.append(
+                Section(
+                    "Pareto front",
+                    tables=[pt],
+                    figures=[
+                        canvas.draw(
+                            plots.plot_pareto,
+                            points,
+                            title="Peak accuracy against μ",
+                            caption="Configurations on the front (red) are beaten by none on both.",
+                        )
+                    ],
+                )
+            )
         matrices = [m for s in studies for m in s.matrices]
         matrices += [m for m in (mismatch_matrix(c) for c in confs) if m is not None]
         if matrices:
             mt = []
             for k, m in enumerate(matrices):
-                t = Table(f"matrix{k + 1}", f"{m.label} (rows σ_train, columns σ_inf)",
-                          ["σ_train", *(f"{s:.3g}" for s in m.sigma_inf)])
-                t.rows = [
-                    [f"{r:.3g}", *(percent(v) for v in row)] for r, row in zip(m.sigma_train, m.acc, strict=True)
-                ]
+                t = Table(
+                    f"matrix{k + 1}",
+                    f"{m.label} (rows σ_train, columns σ_inf)",
+                    ["σ_train", *(f"{s:.3g}" for s in m.sigma_inf)],
+                )
+                t.rows = [[f"{r:.3g}", *(percent(v) for v in row)] for r, row in zip(m.sigma_train, m.acc, strict=True)]
                 mt.append(t)
-            sections.append(Section("Training noise against inference noise", tables=mt,
-                                    figures=_matrix_figures(canvas, matrices)))
+            sections.append(
+                Section("Training noise against inference noise", tables=mt, figures=_matrix_figures(canvas, matrices))
+            )
         history = _history_plots(canvas, confs)
         if history:
             sections.append(Section("Training", figures=history))
@@ -434,8 +497,9 @@ def build_report(
             table_files[t.name] = (md.name, csv.name)
             written += [md, csv]
     if problems:
-        sections.append(Section("Not shown", parts=["<ul>" + "".join(f"<li>{html.escape(p)}</li>" for p in problems)
-                                                    + "</ul>"]))
+        sections.append(
+            Section("Not shown", parts=["<ul>" + "".join(f"<li>{html.escape(p)}</li>" for p in problems) + "</ul>"])
+        )
     names = ", ".join(s.name for s in studies)
     note = f"noisewalk report of {names}, made {datetime.now(UTC).isoformat(timespec='seconds')}."
     page = _render(title or f"noisewalk report: {names}", sections, table_files, note)

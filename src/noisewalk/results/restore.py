@@ -7,11 +7,11 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
-from ..data import DataSplits
-from ..errors import InvalidParameterError
-from ..inject import NoisyModel
-from ..networks import noisy_network
-from .model import Network
+from noisewalk.data import DataSplits
+from noisewalk.errors import InvalidParameterError
+from noisewalk.models.build import noisy_network
+from noisewalk.results.model import Network
+from noisewalk.sites.inject import NoisyModel
 
 
 def restore_network(network: Network, data: DataSplits) -> NoisyModel:
@@ -27,8 +27,12 @@ def restore_network(network: Network, data: DataSplits) -> NoisyModel:
         bits = cfg["quant_bits"]
         raise InvalidParameterError(f"network {network.id} is quantized ({bits} bits); restore it with QAT")
     model = noisy_network(
-        cfg["model"], data, batchnorm=cfg.get("batchnorm"), noise=cfg.get("noise", "additive"),
-        at_batchnorm=bool(cfg.get("at_batchnorm")), noise_options=cfg.get("noise_options"),
+        cfg["model"],
+        data,
+        batchnorm=cfg.get("batchnorm"),
+        noise=cfg.get("noise", "additive"),
+        at_batchnorm=bool(cfg.get("at_batchnorm")),
+        noise_options=cfg.get("noise_options"),
     )
     model.load_state_dict(checkpoint_weights(network.checkpoint))
     return model.eval()

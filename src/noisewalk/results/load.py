@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..errors import InvalidParameterError
-from .model import GLOBAL_SITE, STATUSES, Evaluation, Matrix, Network, Study
-from .rundir import RESULTS_FILE, is_run_dir, load_run_dir
-from .sqlite_store import DB_NAME, is_store_dir, load_store
+from noisewalk.errors import InvalidParameterError
+from noisewalk.results.load_store import DB_NAME, is_store_dir, load_store
+from noisewalk.results.model import Study
+from noisewalk.results.rundir import RESULTS_FILE, is_run_dir, load_run_dir
 
 
 def load_study(path: str | Path) -> Study:
@@ -56,16 +56,3 @@ def load_studies(path: str | Path, *, depth: int = 2) -> list[Study]:
             f"or folders holding them (up to {depth} levels down)"
         )
     return [load_study(p) for p in found]
-
-
-__all__ = [
-    "GLOBAL_SITE",
-    "STATUSES",
-    "Evaluation",
-    "Matrix",
-    "Network",
-    "Study",
-    "find_studies",
-    "load_studies",
-    "load_study",
-]

@@ -26,7 +26,7 @@ from contextlib import contextmanager
 import torch
 from torch import Tensor
 
-from .validate import check_choice, check_positive_int
+from noisewalk.validate import check_choice, check_positive_int
 
 DRAWS = ("exact", "pooled")
 _default = "exact"

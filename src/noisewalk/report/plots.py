@@ -7,8 +7,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import InvalidParameterError
-from .metrics import MidpointFit
+from noisewalk.errors import InvalidParameterError
+from noisewalk.measure.fit import MidpointFit
 
 
 def _pyplot():
@@ -45,8 +45,14 @@ def plot_accuracy_curves(
         elif fit is not None:
             text = f"{label}: no μ in range"
         ax.errorbar(
-            sigma[positive], np.asarray(mean)[positive], yerr=np.asarray(std)[positive], fmt="o", ms=4,
-            capsize=3, color=color, label=text,
+            sigma[positive],
+            np.asarray(mean)[positive],
+            yerr=np.asarray(std)[positive],
+            fmt="o",
+            ms=4,
+            capsize=3,
+            color=color,
+            label=text,
         )
         if fit is not None and fit.params:
             dense = np.logspace(np.log10(sigma[positive].min()), np.log10(sigma[positive].max()), 400)
@@ -168,7 +174,7 @@ def plot_pareto(
     """Peak accuracy against μ (log axis) per configuration, the Pareto front joined.
 
     ``points`` maps a label to ``(peak accuracy, mu)``; points without μ are left out."""
-    from .analysis.pareto import pareto_front
+    from noisewalk.analysis.pareto import pareto_front
 
     plt = _pyplot()
     labels = list(points)
@@ -178,8 +184,9 @@ def plot_pareto(
     shown = [i for i, (a, m) in enumerate(xy) if np.isfinite(a) and np.isfinite(m) and m > 0]
     ax.scatter([xy[i][1] for i in shown], [xy[i][0] for i in shown], color="tab:blue", zorder=3, label="configuration")
     if front:
-        ax.plot([xy[i][1] for i in front], [xy[i][0] for i in front], "-o", color="tab:red", zorder=4,
-                label="Pareto front")
+        ax.plot(
+            [xy[i][1] for i in front], [xy[i][0] for i in front], "-o", color="tab:red", zorder=4, label="Pareto front"
+        )
     for i in shown:
         ax.annotate(labels[i], (xy[i][1], xy[i][0]), textcoords="offset points", xytext=(4, 4), fontsize=7)
     ax.set_xscale("log")
@@ -211,8 +218,15 @@ def plot_heatmap(
     for r in range(len(rows)):
         for c in range(len(cols)):
             if np.isfinite(v[r, c]):
-                ax.text(c, r, f"{100 * v[r, c]:.0f}", ha="center", va="center", fontsize=7,
-                        color="white" if v[r, c] < 0.6 else "black")
+                ax.text(
+                    c,
+                    r,
+                    f"{100 * v[r, c]:.0f}",
+                    ha="center",
+                    va="center",
+                    fontsize=7,
+                    color="white" if v[r, c] < 0.6 else "black",
+                )
     ax.set_xticks(range(len(cols)), [f"{s:.3g}" for s in cols], rotation=45)
     ax.set_yticks(range(len(rows)), [f"{s:.3g}" for s in rows])
     ax.set_xlabel(col_label)
@@ -241,7 +255,7 @@ def plot_activation_histograms(
             ax.set_xscale("log")
         ax.set_title(f"{name}  (zeros {100 * h.zero_fraction:.0f}%)", fontsize=8)
         ax.tick_params(labelsize=7)
-    for ax in list(axes.flat)[len(items):]:
+    for ax in list(axes.flat)[len(items) :]:
         ax.axis("off")
     fig.suptitle(f"{title}: {'|value|, log axis' if log else 'value'} (counts on a log axis)", fontsize=10)
     return _save(fig, path)

@@ -17,7 +17,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
-from .errors import InvalidParameterError, NoisewalkError
+from noisewalk.errors import InvalidParameterError, NoisewalkError
 
 app = typer.Typer(
     help="Inject noise into PyTorch models, measure their robustness (midpoint noise level), harden them.",
@@ -89,8 +89,13 @@ def _progress(enabled: bool, description: str, total: int):
         yield lambda done, total, what: None
         return
     columns = (
-        TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[what]}"),
-        TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn(),
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[what]}"),
+        TimeElapsedColumn(),
+        TextColumn("eta"),
+        TimeRemainingColumn(),
     )
     with Progress(*columns, console=console, transient=False) as bar:
         task = bar.add_task(description, total=total, what="")
@@ -125,9 +130,9 @@ def sites(
     as_json: Annotated[bool, typer.Option("--json", help="Print the sites as JSON.")] = False,
 ) -> None:
     """Print the table of noise sites of a model (or of every registered model with --all)."""
-    from .data import create_dataset
-    from .inject import inject
-    from .models import create_model, example_input, list_models
+    from noisewalk.data import create_dataset
+    from noisewalk.models import create_model, example_input, list_models
+    from noisewalk.sites.inject import inject
 
     with _errors():
         shape = _parse_shape(input_shape)
@@ -159,7 +164,7 @@ def models_cmd(
     own: Annotated[bool, typer.Option(help="Only noisewalk's own models, not torchvision's.")] = False,
 ) -> None:
     """List the model names."""
-    from .models import list_models
+    from noisewalk.models import list_models
 
     out_console.print("\n".join(list_models(own=own)))
 
@@ -181,9 +186,7 @@ VantAlpha = Annotated[float, typer.Option(help="VANT: share alpha of the trainin
 VantTheta = Annotated[
     float | None, typer.Option(help="VANT: scale theta of the random part (default: the authors' value per level).")
 ]
-QuantBits = Annotated[
-    int | None, typer.Option(help="QAT with this bit width (4, 8, 16); needs noisewalk\\[quant].")
-]
+QuantBits = Annotated[int | None, typer.Option(help="QAT with this bit width (4, 8, 16); needs noisewalk\\[quant].")]
 ActScaling = Annotated[str, typer.Option(help="Activation scaling of the quantized model: dynamic or constant.")]
 Scale = Annotated[float | None, typer.Option(help="Constant scaling: the fixed activation step s.")]
 
@@ -191,13 +194,13 @@ Scale = Annotated[float | None, typer.Option(help="Constant scaling: the fixed a
 def _check_quant(quant_bits: int | None) -> None:
     """Fail before any training when quantization is asked for but Brevitas is missing."""
     if quant_bits is not None:
-        from .quant import brevitas
+        from noisewalk.models.quant import brevitas
 
         brevitas()
 
 
 def _quant_label(spec) -> str:
-    from .quant import quant_label
+    from noisewalk.models.quant import quant_label
 
     return "" if spec.quant is None else f", {quant_label(spec.quant)}"
 
@@ -237,27 +240,44 @@ def train_cmd(
     act_scaling: ActScaling = "dynamic",
     scale: Scale = None,
     noise_draws: Annotated[
-        str, typer.Option(help="exact (fresh draws) or pooled (much cheaper on a CPU; see noisewalk.draws).")
+        str, typer.Option(help="exact (fresh draws) or pooled (much cheaper on a CPU; see noisewalk.noise.draws).")
     ] = "exact",
 ) -> None:
     """Train (clean, with matched noise or VANT; float or quantized), measure accuracy over noise levels, fit mu."""
-    from .curve import CurveSpec, run_curve
-    from .data import create_dataset
-    from .draws import default_draws
-    from .report import midpoint_table, plot_accuracy_curves
-    from .runs import save_run
-    from .train import resolve_device
+    from noisewalk.data import create_dataset
+    from noisewalk.measure.curve import CurveSpec, run_curve
+    from noisewalk.noise.draws import default_draws
+    from noisewalk.report.plots import midpoint_table, plot_accuracy_curves
+    from noisewalk.results.files import save_run
+    from noisewalk.train.loop import resolve_device
 
     with _errors():
         if sigma is not None and sigmas is not None:
             raise InvalidParameterError("give --sigma or --sigmas, not both")
         grid = [sigma] if sigma is not None else parse_sigmas(sigmas or "1e-2:1e2:13")
         spec = CurveSpec(
-            model=model, dataset=data, noise=noise, sigmas=grid, train_noise=train_noise, repeats=repeats,
-            eval_repeats=eval_repeats, sites=_parse_sites(sites), batchnorm=batchnorm, epochs=epochs, lr=lr,
-            batch_size=batch_size, warmup_epochs=warmup, clamp_weights=clamp, class_weighted=class_weighted,
-            seed=seed, data_root=data_root,
-            vant_alpha=vant_alpha, vant_theta=vant_theta, quant_bits=quant_bits, act_scaling=act_scaling, scale=scale,
+            model=model,
+            dataset=data,
+            noise=noise,
+            sigmas=grid,
+            train_noise=train_noise,
+            repeats=repeats,
+            eval_repeats=eval_repeats,
+            sites=_parse_sites(sites),
+            batchnorm=batchnorm,
+            epochs=epochs,
+            lr=lr,
+            batch_size=batch_size,
+            warmup_epochs=warmup,
+            clamp_weights=clamp,
+            class_weighted=class_weighted,
+            seed=seed,
+            data_root=data_root,
+            vant_alpha=vant_alpha,
+            vant_theta=vant_theta,
+            quant_bits=quant_bits,
+            act_scaling=act_scaling,
+            scale=scale,
         )
         _check_quant(quant_bits)
         dev = resolve_device(device)
@@ -265,12 +285,15 @@ def train_cmd(
         total = repeats * (1 if train_noise == "none" else len(spec.sigmas))
         with default_draws(noise_draws), _progress(not as_json, f"{model} on {data}", total) as update:
             result = run_curve(spec, data=splits, device=str(dev), progress=update)
-    record = save_run(out, kind="train", config={**spec.to_dict(), "noise_draws": noise_draws}, results=result,
-                      device=dev)
+    record = save_run(
+        out, kind="train", config={**spec.to_dict(), "noise_draws": noise_draws}, results=result, device=dev
+    )
     if len(spec.sigmas) >= 5:
         plot_accuracy_curves(
             {f"{model}, train noise {train_noise}": (result.sigma, result.mean, result.std, result.fit)},
-            out / "accuracy_vs_sigma.png", title=f"{model} on {data}, {noise} noise", chance=1 / splits.num_classes,
+            out / "accuracy_vs_sigma.png",
+            title=f"{model} on {data}, {noise} noise",
+            chance=1 / splits.num_classes,
         )
     if as_json:
         sys.stdout.write(record.read_text())
@@ -320,11 +343,11 @@ def robustness(
     it (sigma_i = sigma_inf * |1 + spread * z_i|). The robustness score R is the accuracy
     under fluctuating noise relative to the same network's noise-free accuracy.
     """
-    from .curve import CurveSpec
-    from .data import create_dataset
-    from .robustness import run_mismatch
-    from .runs import save_run
-    from .train import resolve_device
+    from noisewalk.data import create_dataset
+    from noisewalk.measure.curve import CurveSpec
+    from noisewalk.measure.robustness import run_mismatch
+    from noisewalk.results.files import save_run
+    from noisewalk.train.loop import resolve_device
 
     with _errors():
         modes = [m.strip() for m in train_noise.split(",") if m.strip()]
@@ -334,10 +357,25 @@ def robustness(
         inf_levels = parse_sigmas(sigma_inf) if sigma_inf is not None else levels
         specs = {
             mode: CurveSpec(
-                model=model, dataset=data, noise=noise, sigmas=levels, train_noise=mode, repeats=repeats,
-                eval_repeats=eval_repeats, sites=_parse_sites(sites), batchnorm=batchnorm, epochs=epochs, lr=lr,
-                warmup_epochs=warmup, seed=seed, data_root=data_root, vant_alpha=vant_alpha, vant_theta=vant_theta,
-                quant_bits=quant_bits, act_scaling=act_scaling, scale=scale,
+                model=model,
+                dataset=data,
+                noise=noise,
+                sigmas=levels,
+                train_noise=mode,
+                repeats=repeats,
+                eval_repeats=eval_repeats,
+                sites=_parse_sites(sites),
+                batchnorm=batchnorm,
+                epochs=epochs,
+                lr=lr,
+                warmup_epochs=warmup,
+                seed=seed,
+                data_root=data_root,
+                vant_alpha=vant_alpha,
+                vant_theta=vant_theta,
+                quant_bits=quant_bits,
+                act_scaling=act_scaling,
+                scale=scale,
             )
             for mode in modes
         }
@@ -350,7 +388,11 @@ def robustness(
         with _progress(not as_json, f"{model} on {data}", total) as update:
             for mode, spec in specs.items():
                 results[mode] = run_mismatch(
-                    spec, inf_levels, spread=spread, data=splits, device=str(dev),
+                    spec,
+                    inf_levels,
+                    spread=spread,
+                    data=splits,
+                    device=str(dev),
                     progress=lambda d, t, what, base=offset, mode=mode: update(base + d, total, f"{mode}: {what}"),
                 )
                 offset += networks[mode]
@@ -390,25 +432,32 @@ def demo(
     ] = 1,
 ) -> None:
     """MLP on the embedded digits: mu without and with matched noisy training."""
-    from .curve import CurveSpec, run_curve
-    from .data import create_dataset
-    from .report import midpoint_table, plot_accuracy_curves
-    from .runs import save_run
-    from .train import resolve_device
+    from noisewalk.data import create_dataset
+    from noisewalk.measure.curve import CurveSpec, run_curve
+    from noisewalk.report.plots import midpoint_table, plot_accuracy_curves
+    from noisewalk.results.files import save_run
+    from noisewalk.train.loop import resolve_device
 
     with _errors():
         grid = parse_sigmas(sigmas)
         dev = resolve_device(device)
         import torch
 
-        from .validate import check_positive_int
+        from noisewalk.validate import check_positive_int
 
         torch.set_num_threads(check_positive_int("threads", threads))
         data = create_dataset("digits")
         specs = {
             mode: CurveSpec(
-                model="mlp", dataset="digits", noise="additive", sigmas=grid, train_noise=mode, repeats=repeats,
-                epochs=epochs, lr=lr, seed=seed,
+                model="mlp",
+                dataset="digits",
+                noise="additive",
+                sigmas=grid,
+                train_noise=mode,
+                repeats=repeats,
+                epochs=epochs,
+                lr=lr,
+                seed=seed,
             )
             for mode in ("none", "matched")
         }
@@ -419,18 +468,20 @@ def demo(
             for mode, spec in specs.items():
                 base = offset
                 results[mode] = run_curve(
-                    spec, data=data, device=str(dev),
+                    spec,
+                    data=data,
+                    device=str(dev),
                     progress=lambda d, t, what, base=base, mode=mode: update(base + d, total, f"{mode}: {what}"),
                 )
                 offset += repeats * (1 if mode == "none" else len(grid))
     labels = {"none": "trained without noise", "matched": "noisy training (matched σ)"}
     plot = plot_accuracy_curves(
         {labels[m]: (r.sigma, r.mean, r.std, r.fit) for m, r in results.items()},
-        out / "accuracy_vs_sigma.png", title="MLP on digits, additive noise at every site", chance=0.1,
+        out / "accuracy_vs_sigma.png",
+        title="MLP on digits, additive noise at every site",
+        chance=0.1,
     )
-    record = save_run(
-        out, kind="demo", config={m: s.to_dict() for m, s in specs.items()}, results=results, device=dev
-    )
+    record = save_run(out, kind="demo", config={m: s.to_dict() for m, s in specs.items()}, results=results, device=dev)
     _print_mu_table(
         midpoint_table({labels[m]: (r.fit, max(r.mean)) for m, r in results.items()}),
         "Midpoint noise level μ (MLP, digits, additive noise)",
@@ -452,8 +503,8 @@ def report_cmd(
     device: Annotated[str, typer.Option(help="Device for --activations: auto, cpu or cuda.")] = "cpu",
 ) -> None:
     """Write a self-contained HTML report of finished or running studies, tables beside it as Markdown and CSV."""
-    from .report_page import build_report
-    from .study import load_studies
+    from noisewalk.report.page import build_report
+    from noisewalk.results import load_studies
 
     with _errors():
         studies = load_studies(directory)
@@ -469,7 +520,7 @@ def report_cmd(
 
 
 def _sweep_report(curves, title: str) -> None:
-    from .report import midpoint_table
+    from noisewalk.report.plots import midpoint_table
 
     rows = midpoint_table({f"{c.selection} (train noise {c.train_noise})": (c.fit, max(c.mean)) for c in curves})
     if rows:
@@ -493,15 +544,19 @@ def sweep(
     quiet: Annotated[bool, typer.Option(help="No progress display.")] = False,
 ) -> None:
     """Run a noise study from its spec; rerun the same command to continue an interrupted one."""
-    from .sweep.runner import run_study
-    from .sweep.spec import load_spec
+    from noisewalk.sweep.runner import run_study
+    from noisewalk.sweep.spec import load_spec
 
     with _errors():
         parsed, sites = load_spec(spec)
         folder = out or Path("runs") / parsed.name
         columns = (
-            TextColumn("[bold]{task.description}"), BarColumn(), TextColumn("{task.fields[counts]}"),
-            TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn(),
+            TextColumn("[bold]{task.description}"),
+            BarColumn(),
+            TextColumn("{task.fields[counts]}"),
+            TimeElapsedColumn(),
+            TextColumn("eta"),
+            TimeRemainingColumn(),
         )
         try:
             with Progress(*columns, console=console, disable=quiet) as bar:
@@ -514,8 +569,16 @@ def sweep(
                     bar.update(task, total=p.total, completed=p.done + p.failed, counts=text)
 
                 result = run_study(
-                    parsed, folder, sites=sites, spec_text=spec.read_text(), executor=executor, workers=workers,
-                    device=device, threads=threads, ray_address=ray_address, retry_failed=retry_failed,
+                    parsed,
+                    folder,
+                    sites=sites,
+                    spec_text=spec.read_text(),
+                    executor=executor,
+                    workers=workers,
+                    device=device,
+                    threads=threads,
+                    ray_address=ray_address,
+                    retry_failed=retry_failed,
                     progress=update,
                 )
         except KeyboardInterrupt:
@@ -540,16 +603,20 @@ def status(
     as_json: Annotated[bool, typer.Option("--json", help="Print the status as JSON.")] = False,
 ) -> None:
     """How far a study is: trials per status, failures, and mu of every curve so far."""
-    from .sweep.analysis import study_curves
-    from .sweep.store import Store
+    from noisewalk.measure.curves import study_curves
+    from noisewalk.results.store import Store
 
     with _errors(), Store(folder, readonly=True) as store:
         counts, jobs, failures = store.counts(), store.job_counts(), store.failures()
         log = bool(store.info().get("spec", {}).get("evaluation", {}).get("log_fit", False))
         curves = study_curves(store.rows(), log=log)
     if as_json:
-        record = {"trials": counts, "jobs": jobs, "failures": [{"error": e, "trials": n} for e, n in failures],
-                  "curves": [c.to_dict() for c in curves]}
+        record = {
+            "trials": counts,
+            "jobs": jobs,
+            "failures": [{"error": e, "trials": n} for e, n in failures],
+            "curves": [c.to_dict() for c in curves],
+        }
         out_console.print_json(json.dumps(record, default=str).replace("NaN", "null"))
         return
     out_console.print(
@@ -568,12 +635,13 @@ def export(
     out: Annotated[Path | None, typer.Option(help="Output file (default: FOLDER/trials.<format>).")] = None,
 ) -> None:
     """Write every trial of a study (one row each, with its job's columns) as CSV or Parquet."""
-    from .sweep.store import Store
+    from noisewalk.results.store import Store
 
     with _errors(), Store(folder, readonly=True) as store:
         path = store.export(out or folder / f"trials.{format}", format)
         rows = store.counts()["total"]
     out_console.print(f"{rows} trials written to {path}")
+
 
 def main() -> None:  # pragma: no cover
     app()

@@ -22,14 +22,14 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from .checkpoint import restore_training_state, training_state
-from .cpu import reuse_freed_memory
-from .data import DataSplits, TensorData, TensorLoader
-from .data import class_weights as inverse_frequencies
-from .errors import InvalidParameterError
-from .inject import NoisyModel, SiteSelector
-from .validate import check_choice, check_positive_int, check_range, check_sigma
-from .vant import NOISE_MODES, fluctuating_sigma, training_sigma
+from noisewalk.data import DataSplits, TensorData, TensorLoader
+from noisewalk.data import class_weights as inverse_frequencies
+from noisewalk.errors import InvalidParameterError
+from noisewalk.sites.inject import NoisyModel, SiteSelector
+from noisewalk.train.checkpoint import restore_training_state, training_state
+from noisewalk.train.memory import reuse_freed_memory
+from noisewalk.train.vant import NOISE_MODES, fluctuating_sigma, training_sigma
+from noisewalk.validate import check_choice, check_positive_int, check_range, check_sigma
 
 
 def resolve_device(device: str | torch.device = "auto") -> torch.device:
@@ -70,7 +70,7 @@ class TrainConfig:
     """Sites that carry the training noise (None: all sites)."""
     noise_mode: str = "fixed"
     """``fixed`` (every image at ``sigma``), ``vant`` (per-image levels drawn around it
-    every mini-batch) or ``vant-epoch`` (one level drawn per epoch); see ``noisewalk.vant``."""
+    every mini-batch) or ``vant-epoch`` (one level drawn per epoch); see ``noisewalk.train.vant``."""
     vant_alpha: float = 0.45
     """VANT: the share of ``sigma`` every image gets (``alpha * sigma + theta * |z|``)."""
     vant_theta: float | None = None
@@ -186,11 +186,17 @@ def train(
     With ``config.sigma > 0`` the model must be a :class:`NoisyModel`; its chosen sites
     carry the training noise (others none) in training and in the per-epoch test.
     ``checkpoint`` receives the training state after every epoch (see
-    :mod:`noisewalk.checkpoint`); passing such a state back as ``resume`` continues from
+    :mod:`noisewalk.train.checkpoint`); passing such a state back as ``resume`` continues from
     that epoch and gives the same result as an uninterrupted run.
     """
     steps = training_steps(
-        model, data, config, device=device, on_epoch=on_epoch, class_weights=class_weights, resume=resume,
+        model,
+        data,
+        config,
+        device=device,
+        on_epoch=on_epoch,
+        class_weights=class_weights,
+        resume=resume,
         checkpoint=checkpoint,
     )
     while True:
@@ -220,7 +226,7 @@ def training_steps(
     dev = resolve_device(device)
     noisy = isinstance(model, NoisyModel)
     if config.sigma > 0 and not noisy:
-        raise InvalidParameterError("training noise sigma > 0 needs a model from noisewalk.inject(...)")
+        raise InvalidParameterError("training noise sigma > 0 needs a model from noisewalk.sites.inject(...)")
     if noisy:
         model.select(config.sites)  # validate before any work
     channels_last = place(model, dev, config.channels_last)
@@ -229,8 +235,13 @@ def training_steps(
     gen = torch.Generator().manual_seed(config.seed)
     torch.manual_seed(config.seed)
     train_loader = TensorLoader(
-        data.train, config.batch_size, shuffle=True, augment=data.augment if config.augment else None,
-        device=dev, generator=gen, channels_last=channels_last,
+        data.train,
+        config.batch_size,
+        shuffle=True,
+        augment=data.augment if config.augment else None,
+        device=dev,
+        generator=gen,
+        channels_last=channels_last,
     )
     test_loader = TensorLoader(data.test, max(config.batch_size, 512), device=dev, channels_last=channels_last)
     opt = torch.optim.Adam(
@@ -341,7 +352,7 @@ def evaluate(
     ``batched`` evaluates several (level, repetition) pairs in one forward pass, giving
     each copy of a test batch its own per-sample noise level. With ``spread > 0`` the
     level fluctuates from sample to sample around each value of ``sigmas``
-    (``noisewalk.vant.fluctuating_sigma``). The model's noise levels are restored afterwards.
+    (``noisewalk.train.vant.fluctuating_sigma``). The model's noise levels are restored afterwards.
     ``channels_last`` is as in :class:`TrainConfig`.
     """
     sigmas = [check_sigma("sigmas", s) for s in sigmas]
@@ -351,7 +362,7 @@ def evaluate(
     check_range("spread", spread, low=0.0)
     noisy = isinstance(model, NoisyModel)
     if not noisy and any(s > 0 for s in sigmas):
-        raise InvalidParameterError("evaluating at sigma > 0 needs a model from noisewalk.inject(...)")
+        raise InvalidParameterError("evaluating at sigma > 0 needs a model from noisewalk.sites.inject(...)")
     dev = resolve_device(device)
     if seed is not None:
         torch.manual_seed(seed)

@@ -1,9 +1,9 @@
 """Load a run directory written by ``noisewalk train``, ``demo`` or ``robustness``.
 
-``results.json`` (see :func:`noisewalk.runs.save_run`) holds one result or a mapping of
+``results.json`` (see :func:`noisewalk.results.files.save_run`) holds one result or a mapping of
 labels to results, each of one of two shapes:
 
-* an accuracy-vs-noise curve (:class:`noisewalk.curve.CurveResult`): every trained
+* an accuracy-vs-noise curve (:class:`noisewalk.measure.curve.CurveResult`): every trained
   network becomes a :class:`Network`. A network trained without noise was evaluated at
   every level; one trained with noise (matched, VANT) at its own level. The file keeps
   one accuracy per (level, network), already averaged over the noise draws, and only
@@ -19,8 +19,8 @@ import json
 from pathlib import Path
 from typing import Any
 
-from ..errors import InvalidParameterError
-from .model import GLOBAL_SITE, Evaluation, Matrix, Network, Study
+from noisewalk.errors import InvalidParameterError
+from noisewalk.results.model import GLOBAL_SITE, Evaluation, Matrix, Network, Study
 
 RESULTS_FILE = "results.json"
 
@@ -44,10 +44,16 @@ def load_run_dir(path: str | Path) -> Study:
     except json.JSONDecodeError as exc:
         raise InvalidParameterError(f"{file} is not valid JSON: {exc}") from None
     if not isinstance(record, dict) or "results" not in record:
-        raise InvalidParameterError(f"{file} has no 'results'; expected a file written by noisewalk.runs.save_run")
+        raise InvalidParameterError(
+            f"{file} has no 'results'; expected a file written by noisewalk.results.files.save_run"
+        )
     study = Study(
-        name=path.resolve().name, source=path, kind="run", config=record.get("config") or {},
-        environment=record.get("environment") or {}, created=record.get("created"),
+        name=path.resolve().name,
+        source=path,
+        kind="run",
+        config=record.get("config") or {},
+        environment=record.get("environment") or {},
+        created=record.get("created"),
     )
     for label, result, config in _parts(record, file):
         if _CURVE_KEYS <= set(result):
@@ -84,8 +90,13 @@ def _network_config(config: dict[str, Any]) -> dict[str, Any]:
 def _training_network(label: str, training: dict[str, Any], config: dict[str, Any], **kw) -> Network:
     seed, level = training.get("seed"), float(training.get("train_sigma", 0.0))
     return Network(
-        id=f"{label}/seed {seed}/train σ {level:g}", config=_network_config(config), seed=seed, train_sigma=level,
-        history=training.get("history") or [], seconds=training.get("seconds"), **kw,
+        id=f"{label}/seed {seed}/train σ {level:g}",
+        config=_network_config(config),
+        seed=seed,
+        train_sigma=level,
+        history=training.get("history") or [],
+        seconds=training.get("seconds"),
+        **kw,
     )
 
 

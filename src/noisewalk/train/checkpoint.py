@@ -17,8 +17,8 @@ from typing import Any
 import torch
 from torch import nn
 
-from .errors import InvalidParameterError
-from .runs import write_atomic
+from noisewalk.errors import InvalidParameterError
+from noisewalk.results.files import write_atomic
 
 STATE_KEYS = ("epoch", "model", "optimizer", "scheduler", "generator", "torch_rng", "cuda_rng", "history")
 

@@ -34,9 +34,9 @@ from typing import Any, Literal
 
 from torch import nn
 
-from .errors import InvalidParameterError, MissingDependencyError, TraceError
-from .inject import _activation_nodes, _base_name, _node_op, _trace, register_site_module
-from .validate import check_choice, check_range
+from noisewalk.errors import InvalidParameterError, MissingDependencyError, TraceError
+from noisewalk.sites.inject import _activation_nodes, _base_name, _node_op, _trace, register_site_module
+from noisewalk.validate import check_choice, check_range
 
 ACT_SCALINGS = ("dynamic", "constant")
 """How activation quantizers choose their step."""
@@ -44,11 +44,28 @@ PAPER_BITS = (4, 8, 16)
 """The bit widths of the HN paper; any width from 2 to 16 is accepted."""
 
 _KEPT_FLOAT: tuple[type[nn.Module], ...] = (
-    nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d,
-    nn.MaxPool1d, nn.MaxPool2d, nn.MaxPool3d, nn.AvgPool1d, nn.AvgPool2d, nn.AvgPool3d,
-    nn.AdaptiveAvgPool1d, nn.AdaptiveAvgPool2d, nn.AdaptiveAvgPool3d,
-    nn.AdaptiveMaxPool1d, nn.AdaptiveMaxPool2d, nn.AdaptiveMaxPool3d,
-    nn.Flatten, nn.Unflatten, nn.Identity, nn.Dropout, nn.Dropout1d, nn.Dropout2d, nn.Dropout3d,
+    nn.BatchNorm1d,
+    nn.BatchNorm2d,
+    nn.BatchNorm3d,
+    nn.MaxPool1d,
+    nn.MaxPool2d,
+    nn.MaxPool3d,
+    nn.AvgPool1d,
+    nn.AvgPool2d,
+    nn.AvgPool3d,
+    nn.AdaptiveAvgPool1d,
+    nn.AdaptiveAvgPool2d,
+    nn.AdaptiveAvgPool3d,
+    nn.AdaptiveMaxPool1d,
+    nn.AdaptiveMaxPool2d,
+    nn.AdaptiveMaxPool3d,
+    nn.Flatten,
+    nn.Unflatten,
+    nn.Identity,
+    nn.Dropout,
+    nn.Dropout1d,
+    nn.Dropout2d,
+    nn.Dropout3d,
 )
 _QUANTIZED: tuple[type[nn.Module], ...] = (nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.Linear, nn.ReLU)
 _registered = False
@@ -71,8 +88,11 @@ def brevitas() -> ModuleType:
         ) from exc
     if not _registered:
         for cls, op in (
-            (qnn.QuantConv1d, "conv"), (qnn.QuantConv2d, "conv"), (qnn.QuantConv3d, "conv"),
-            (qnn.QuantLinear, "linear"), (qnn.QuantReLU, "act"),
+            (qnn.QuantConv1d, "conv"),
+            (qnn.QuantConv2d, "conv"),
+            (qnn.QuantConv3d, "conv"),
+            (qnn.QuantLinear, "linear"),
+            (qnn.QuantReLU, "act"),
         ):
             register_site_module(cls, op)
         _registered = True
@@ -131,7 +151,7 @@ def quantize(
     (and activations called as functions, where the model can be traced) raise an
     :class:`InvalidParameterError` naming them.
     """
-    from .inject import NoisyModel
+    from noisewalk.sites.inject import NoisyModel
 
     if not isinstance(model, nn.Module):
         raise InvalidParameterError(f"model must be a torch.nn.Module; got {type(model).__name__}")
@@ -186,16 +206,26 @@ class _LayerFactory:
             return self.qnn.QuantReLU(**self.act)
         if kind is nn.Linear:
             new = self.qnn.QuantLinear(
-                layer.in_features, layer.out_features, bias=layer.bias is not None,
-                weight_quant=self.per_tensor, weight_bit_width=self.bits,
+                layer.in_features,
+                layer.out_features,
+                bias=layer.bias is not None,
+                weight_quant=self.per_tensor,
+                weight_bit_width=self.bits,
             )
         elif kind in (nn.Conv1d, nn.Conv2d, nn.Conv3d):
             cls = {nn.Conv1d: self.qnn.QuantConv1d, nn.Conv2d: self.qnn.QuantConv2d, nn.Conv3d: self.qnn.QuantConv3d}
             new = cls[kind](
-                layer.in_channels, layer.out_channels, layer.kernel_size, stride=layer.stride,
-                padding=layer.padding, dilation=layer.dilation, groups=layer.groups,
-                padding_mode=layer.padding_mode, bias=layer.bias is not None,
-                weight_quant=self.per_channel, weight_bit_width=self.bits,
+                layer.in_channels,
+                layer.out_channels,
+                layer.kernel_size,
+                stride=layer.stride,
+                padding=layer.padding,
+                dilation=layer.dilation,
+                groups=layer.groups,
+                padding_mode=layer.padding_mode,
+                bias=layer.bias is not None,
+                weight_quant=self.per_channel,
+                weight_bit_width=self.bits,
             )
         else:
             return None

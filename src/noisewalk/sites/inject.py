@@ -36,9 +36,9 @@ from torch import Tensor, nn
 from torch.nn.modules import activation as _activation
 from torch.nn.modules import pooling as _pooling
 
-from .errors import InvalidParameterError, TraceError
-from .noise import Noise, create_noise
-from .validate import check_choice, check_positive_int, check_sigma, unknown_name
+from noisewalk.errors import InvalidParameterError, TraceError
+from noisewalk.noise.types import Noise, create_noise
+from noisewalk.validate import check_choice, check_positive_int, check_sigma, unknown_name
 
 OP_TYPES = ("input", "conv", "linear", "act", "pool", "norm", "add", "mul", "matmul", "output")
 """Operation types a site can have; any of them selects all sites of that type."""
@@ -71,39 +71,95 @@ _MODULE_OPS: list[tuple[type[nn.Module], str]] = [
 _MODULE_OPS += [
     (cls, "act")
     for cls in vars(_activation).values()
-    if isinstance(cls, type) and issubclass(cls, nn.Module) and cls.__module__ == _activation.__name__
+    if isinstance(cls, type)
+    and issubclass(cls, nn.Module)
+    and cls.__module__ == _activation.__name__
     and cls is not nn.MultiheadAttention
 ]
 _MODULE_OPS += [
     (cls, "pool")
     for cls in vars(_pooling).values()
-    if isinstance(cls, type) and issubclass(cls, nn.Module) and cls.__module__ == _pooling.__name__
+    if isinstance(cls, type)
+    and issubclass(cls, nn.Module)
+    and cls.__module__ == _pooling.__name__
     and not cls.__name__.startswith("_")
 ]
 
 _ACT_FUNCTIONS = [
-    F.relu, F.relu_, torch.relu, torch.relu_, F.relu6, F.gelu, F.silu, F.mish, F.hardswish,
-    F.hardsigmoid, F.hardtanh, F.leaky_relu, F.elu, F.selu, F.celu, F.softplus, F.prelu,
-    torch.sigmoid, F.sigmoid, torch.tanh, F.tanh, F.softmax, torch.softmax, F.log_softmax,
+    F.relu,
+    F.relu_,
+    torch.relu,
+    torch.relu_,
+    F.relu6,
+    F.gelu,
+    F.silu,
+    F.mish,
+    F.hardswish,
+    F.hardsigmoid,
+    F.hardtanh,
+    F.leaky_relu,
+    F.elu,
+    F.selu,
+    F.celu,
+    F.softplus,
+    F.prelu,
+    torch.sigmoid,
+    F.sigmoid,
+    torch.tanh,
+    F.tanh,
+    F.softmax,
+    torch.softmax,
+    F.log_softmax,
 ]
 _POOL_FUNCTIONS = [
-    F.max_pool1d, F.max_pool2d, F.max_pool3d, F.avg_pool1d, F.avg_pool2d, F.avg_pool3d,
-    F.adaptive_avg_pool1d, F.adaptive_avg_pool2d, F.adaptive_avg_pool3d,
-    F.adaptive_max_pool1d, F.adaptive_max_pool2d, F.adaptive_max_pool3d,
+    F.max_pool1d,
+    F.max_pool2d,
+    F.max_pool3d,
+    F.avg_pool1d,
+    F.avg_pool2d,
+    F.avg_pool3d,
+    F.adaptive_avg_pool1d,
+    F.adaptive_avg_pool2d,
+    F.adaptive_avg_pool3d,
+    F.adaptive_max_pool1d,
+    F.adaptive_max_pool2d,
+    F.adaptive_max_pool3d,
 ]
 _FUNCTION_OPS: dict[Any, str] = {
     **{f: "act" for f in _ACT_FUNCTIONS},
     **{f: "pool" for f in _POOL_FUNCTIONS},
-    F.conv1d: "conv", F.conv2d: "conv", F.conv3d: "conv", F.linear: "linear",
-    F.batch_norm: "norm", F.layer_norm: "norm", F.group_norm: "norm",
-    operator.add: "add", operator.iadd: "add", torch.add: "add",
-    operator.mul: "mul", operator.imul: "mul", torch.mul: "mul",
-    operator.matmul: "matmul", torch.matmul: "matmul", torch.bmm: "matmul", torch.mm: "matmul",
+    F.conv1d: "conv",
+    F.conv2d: "conv",
+    F.conv3d: "conv",
+    F.linear: "linear",
+    F.batch_norm: "norm",
+    F.layer_norm: "norm",
+    F.group_norm: "norm",
+    operator.add: "add",
+    operator.iadd: "add",
+    torch.add: "add",
+    operator.mul: "mul",
+    operator.imul: "mul",
+    torch.mul: "mul",
+    operator.matmul: "matmul",
+    torch.matmul: "matmul",
+    torch.bmm: "matmul",
+    torch.mm: "matmul",
 }
 _METHOD_OPS: dict[str, str] = {
-    "relu": "act", "relu_": "act", "sigmoid": "act", "sigmoid_": "act", "tanh": "act",
-    "tanh_": "act", "softmax": "act", "add": "add", "add_": "add", "mul": "mul",
-    "mul_": "mul", "matmul": "matmul", "bmm": "matmul",
+    "relu": "act",
+    "relu_": "act",
+    "sigmoid": "act",
+    "sigmoid_": "act",
+    "tanh": "act",
+    "tanh_": "act",
+    "softmax": "act",
+    "add": "add",
+    "add_": "add",
+    "mul": "mul",
+    "mul_": "mul",
+    "matmul": "matmul",
+    "bmm": "matmul",
 }
 _BINARY_OPS = {"add", "mul", "matmul"}
 # producers of shapes and other non-tensor values: nothing computed from them is a site
@@ -252,7 +308,7 @@ class NoisyModel(nn.Module):
 
     def set_executions(self, executions: int, sites: SiteSelector = None) -> NoisyModel:
         """Repeated execution at the chosen sites (all by default): each noisy operation runs
-        ``executions`` times and the outputs are averaged (see :class:`~noisewalk.noise.Noise`)."""
+        ``executions`` times and the outputs are averaged (see :class:`~noisewalk.noise.types.Noise`)."""
         check_positive_int("executions", executions)
         for i in self.select(sites):
             self.noises[i].executions = executions
@@ -434,13 +490,39 @@ def _discover_fx(gm: fx.GraphModule, batchnorm: bool) -> list[tuple[fx.Node, str
 # producers whose output is a fresh tensor that their backward does not need: noise may
 # be added to it in place (nothing else holds it once the graph routes it to the noise)
 _FRESH_OUTPUT_MODULES = (
-    nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.Linear, nn.MaxPool1d, nn.MaxPool2d, nn.MaxPool3d, nn.AvgPool1d,
-    nn.AvgPool2d, nn.AvgPool3d, nn.AdaptiveAvgPool1d, nn.AdaptiveAvgPool2d, nn.AdaptiveAvgPool3d,
-    nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d,
+    nn.Conv1d,
+    nn.Conv2d,
+    nn.Conv3d,
+    nn.Linear,
+    nn.MaxPool1d,
+    nn.MaxPool2d,
+    nn.MaxPool3d,
+    nn.AvgPool1d,
+    nn.AvgPool2d,
+    nn.AvgPool3d,
+    nn.AdaptiveAvgPool1d,
+    nn.AdaptiveAvgPool2d,
+    nn.AdaptiveAvgPool3d,
+    nn.BatchNorm1d,
+    nn.BatchNorm2d,
+    nn.BatchNorm3d,
 )
 _FRESH_OUTPUT_FUNCTIONS = {
-    F.conv1d, F.conv2d, F.conv3d, F.linear, operator.add, torch.add, F.max_pool1d, F.max_pool2d, F.max_pool3d,
-    F.avg_pool1d, F.avg_pool2d, F.avg_pool3d, F.adaptive_avg_pool1d, F.adaptive_avg_pool2d, F.adaptive_avg_pool3d,
+    F.conv1d,
+    F.conv2d,
+    F.conv3d,
+    F.linear,
+    operator.add,
+    torch.add,
+    F.max_pool1d,
+    F.max_pool2d,
+    F.max_pool3d,
+    F.avg_pool1d,
+    F.avg_pool2d,
+    F.avg_pool3d,
+    F.adaptive_avg_pool1d,
+    F.adaptive_avg_pool2d,
+    F.adaptive_avg_pool3d,
 }
 
 
@@ -481,6 +563,7 @@ def _discover_hooks(model: nn.Module, batchnorm: bool) -> list[tuple[str, str, s
 def _place_hooks(model: nn.Module, found, noises: nn.ModuleList) -> None:
     for (_name, op, _target, module), noise in zip(found, noises, strict=True):
         if op == "input":
+
             def pre_hook(_m, args, kwargs, noise=noise):
                 return (noise(args[0]), *args[1:]), kwargs
 

@@ -8,9 +8,9 @@
 * ``train_noise="matched"``: for every level, networks are trained at that level and
   evaluated at it (sigma_train = sigma_inf);
 * ``train_noise="vant"`` / ``"vant-epoch"``: as matched, but trained with variance-aware
-  noisy training around that level (per image / per epoch; ``noisewalk.vant``).
+  noisy training around that level (per image / per epoch; ``noisewalk.train.vant``).
 
-``quant_bits`` makes every network a Brevitas fake-quantized one (``noisewalk.quant``),
+``quant_bits`` makes every network a Brevitas fake-quantized one (``noisewalk.models.quant``),
 trained with quantization (QAT) and, where asked, with noise.
 
 Mean and spread over the repetitions give the curve; ``fit_midpoint`` gives mu.
@@ -25,15 +25,15 @@ from typing import Any, Literal
 
 import numpy as np
 
-from .data import DataSplits, create_dataset
-from .errors import InvalidParameterError
-from .inject import NoisyModel
-from .metrics import MIN_FIT_LEVELS, MidpointFit, fit_midpoint
-from .networks import noisy_network
-from .quant import check_quant_args
-from .train import TrainConfig, evaluate, resolve_device, seed_everything, train
-from .validate import check_choice, check_positive_int, check_sigma
-from .vant import VANT_ALPHA
+from noisewalk.data import DataSplits, create_dataset
+from noisewalk.errors import InvalidParameterError
+from noisewalk.measure.fit import MIN_FIT_LEVELS, MidpointFit, fit_midpoint
+from noisewalk.models.build import noisy_network
+from noisewalk.models.quant import check_quant_args
+from noisewalk.sites.inject import NoisyModel
+from noisewalk.train.loop import TrainConfig, evaluate, resolve_device, seed_everything, train
+from noisewalk.train.vant import VANT_ALPHA
+from noisewalk.validate import check_choice, check_positive_int, check_sigma
 
 TRAIN_NOISES = ("none", "matched", "vant", "vant-epoch")
 """How the networks of a curve are trained: clean, at the evaluated level, or with VANT around it."""
@@ -93,11 +93,18 @@ class CurveSpec:
 
     def train_config(self, sigma: float, seed: int) -> TrainConfig:
         return TrainConfig(
-            epochs=self.epochs, lr=self.lr, batch_size=self.batch_size, sigma=sigma, sites=self.sites,
-            warmup_epochs=self.warmup_epochs, clamp_weights=self.clamp_weights, seed=seed,
+            epochs=self.epochs,
+            lr=self.lr,
+            batch_size=self.batch_size,
+            sigma=sigma,
+            sites=self.sites,
+            warmup_epochs=self.warmup_epochs,
+            clamp_weights=self.clamp_weights,
+            seed=seed,
             class_weighted=self.class_weighted,
             noise_mode=self.train_noise if self.train_noise.startswith("vant") else "fixed",
-            vant_alpha=self.vant_alpha, vant_theta=self.vant_theta,
+            vant_alpha=self.vant_alpha,
+            vant_theta=self.vant_theta,
         )
 
     def make_model(self, data: DataSplits, seed: int) -> NoisyModel:
@@ -160,16 +167,26 @@ def run_curve(
             result = train(model, data, spec.train_config(level, seed), device=dev)
             eval_levels = grid if spec.train_noise == "none" else [level]
             curve = evaluate(
-                model, data.test, [0.0, *eval_levels], repeats=spec.eval_repeats, sites=spec.sites,
-                device=dev, seed=seed,
+                model,
+                data.test,
+                [0.0, *eval_levels],
+                repeats=spec.eval_repeats,
+                sites=spec.sites,
+                device=dev,
+                seed=seed,
             )
             clean.append(curve.mean[0])
             for s, m in zip(eval_levels, curve.mean[1:], strict=True):
                 acc[grid.index(s), r] = m
             trainings.append(
-                {"seed": seed, "train_sigma": level, "accuracy": result.accuracy,
-                 "nonfinite_steps": result.nonfinite_steps, "seconds": result.seconds,
-                 "history": result.history}
+                {
+                    "seed": seed,
+                    "train_sigma": level,
+                    "accuracy": result.accuracy,
+                    "nonfinite_steps": result.nonfinite_steps,
+                    "seconds": result.seconds,
+                    "history": result.history,
+                }
             )
             done += 1
             if progress is not None:
@@ -182,6 +199,12 @@ def run_curve(
     else:
         fit = MidpointFit(math.nan, math.nan, False, f"a fit needs at least {MIN_FIT_LEVELS} noise levels")
     return CurveResult(
-        sigma=list(grid), mean=mean.tolist(), std=std.tolist(), acc=acc.tolist(), fit=fit,
-        clean_accuracy=float(np.mean(clean)) if clean else math.nan, n_test=n_test, trainings=trainings,
+        sigma=list(grid),
+        mean=mean.tolist(),
+        std=std.tolist(),
+        acc=acc.tolist(),
+        fit=fit,
+        clean_accuracy=float(np.mean(clean)) if clean else math.nan,
+        n_test=n_test,
+        trainings=trainings,
     )

@@ -22,16 +22,27 @@ import sqlite3
 from pathlib import Path
 from typing import Any
 
-from ..errors import InvalidParameterError
-from .model import GLOBAL_SITE, Evaluation, Network, Study
+from noisewalk.errors import InvalidParameterError
+from noisewalk.results.model import GLOBAL_SITE, Evaluation, Network, Study
 
 DB_NAME = "study.sqlite"
 SCHEMA_VERSIONS = ("1",)
 """Store schema versions this loader reads."""
 
 _JOB_COLUMNS = (
-    "job_id", "config", "seed", "train_sigma", "status", "history", "clean_accuracy", "train_seconds", "n_test",
-    "num_classes", "error", "started_at", "finished_at",
+    "job_id",
+    "config",
+    "seed",
+    "train_sigma",
+    "status",
+    "history",
+    "clean_accuracy",
+    "train_seconds",
+    "n_test",
+    "num_classes",
+    "error",
+    "started_at",
+    "finished_at",
 )
 _TRIAL_COLUMNS = ("job_id", "selection", "sigma", "status", "accuracies", "error")
 _SECTIONS = ("model", "data", "noise", "training")
@@ -46,14 +57,18 @@ def _loads(text: str | None, default: Any = None) -> Any:
 
 
 def flat_config(job: dict[str, Any], spec: dict[str, Any]) -> dict[str, Any]:
-    """A job's nested configuration as the flat keys of :mod:`noisewalk.study.model`."""
+    """A job's nested configuration as the flat keys of :mod:`noisewalk.results.model`."""
     model, data = job.get("model", {}), job.get("data", {})
     noise, training = job.get("noise", {}), job.get("training", {})
     spec_noise = spec.get("noise", {})
     cfg: dict[str, Any] = {
-        "model": model.get("name"), "dataset": data.get("name"), "noise": noise.get("type"),
-        "train_noise": training.get("noise", "none"), "batchnorm": model.get("batchnorm", False),
-        "at_batchnorm": noise.get("at_batchnorm", False), "sites": spec_noise.get("sites", "all"),
+        "model": model.get("name"),
+        "dataset": data.get("name"),
+        "noise": noise.get("type"),
+        "train_noise": training.get("noise", "none"),
+        "batchnorm": model.get("batchnorm", False),
+        "at_batchnorm": noise.get("at_batchnorm", False),
+        "sites": spec_noise.get("sites", "all"),
     }
     if spec_noise.get("walk"):
         cfg["walk"] = True
@@ -81,8 +96,10 @@ def load_store(path: str | Path) -> Study:
     try:
         try:
             info = {k: _loads(v) for k, v in db.execute("SELECT key, value FROM study")}
-            jobs = [dict(zip(_JOB_COLUMNS, r, strict=True))
-                    for r in db.execute(f"SELECT {', '.join(_JOB_COLUMNS)} FROM jobs ORDER BY rowid")]
+            jobs = [
+                dict(zip(_JOB_COLUMNS, r, strict=True))
+                for r in db.execute(f"SELECT {', '.join(_JOB_COLUMNS)} FROM jobs ORDER BY rowid")
+            ]
             trials = db.execute(f"SELECT {', '.join(_TRIAL_COLUMNS)} FROM trials ORDER BY rowid").fetchall()
         except sqlite3.DatabaseError as exc:
             raise InvalidParameterError(f"{db_path} is not a results store this version can read: {exc}") from None
@@ -99,10 +116,19 @@ def load_store(path: str | Path) -> Study:
     for j in jobs:
         checkpoint = root / "checkpoints" / f"{j['job_id']}.pt"
         networks[j["job_id"]] = Network(
-            id=j["job_id"], config=flat_config(_loads(j["config"], {}), spec), status=j["status"], seed=j["seed"],
-            train_sigma=float(j["train_sigma"]), history=_loads(j["history"], []), clean_acc=j["clean_accuracy"],
-            n_test=j["n_test"], num_classes=j["num_classes"], seconds=j["train_seconds"], error=j["error"],
-            checkpoint=checkpoint if checkpoint.is_file() else None, started=j["started_at"],
+            id=j["job_id"],
+            config=flat_config(_loads(j["config"], {}), spec),
+            status=j["status"],
+            seed=j["seed"],
+            train_sigma=float(j["train_sigma"]),
+            history=_loads(j["history"], []),
+            clean_acc=j["clean_accuracy"],
+            n_test=j["n_test"],
+            num_classes=j["num_classes"],
+            seconds=j["train_seconds"],
+            error=j["error"],
+            checkpoint=checkpoint if checkpoint.is_file() else None,
+            started=j["started_at"],
             finished=j["finished_at"],
         )
     sites: dict[str, None] = {}
@@ -114,7 +140,12 @@ def load_store(path: str | Path) -> Study:
             Evaluation(float(sigma), [float(a) for a in _loads(accuracies, [])], site, status, error)
         )
     return Study(
-        name=spec.get("name") or root.resolve().name, source=root, kind="store", config=spec,
-        environment=info.get("environment") or {}, created=info.get("created"), networks=list(networks.values()),
+        name=spec.get("name") or root.resolve().name,
+        source=root,
+        kind="store",
+        config=spec,
+        environment=info.get("environment") or {},
+        created=info.get("created"),
+        networks=list(networks.values()),
         sites=list(sites),
     )

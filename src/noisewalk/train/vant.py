@@ -29,10 +29,10 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from .validate import check_range, check_sigma
+from noisewalk.validate import check_range, check_sigma
 
 if TYPE_CHECKING:
-    from .train import TrainConfig
+    from noisewalk.train.loop import TrainConfig
 
 VANT_ALPHA = 0.45
 """The authors' default share of sigma_train that every image gets."""
@@ -55,7 +55,11 @@ def vant_theta(sigma_train: float) -> float:
 
 
 def vant_sigma(
-    sigma_train: float, n: int, *, alpha: float = VANT_ALPHA, theta: float | None = None,
+    sigma_train: float,
+    n: int,
+    *,
+    alpha: float = VANT_ALPHA,
+    theta: float | None = None,
     generator: torch.Generator | None = None,
 ) -> Tensor:
     """``n`` VANT levels ``alpha * sigma_train + theta * |z|`` (``theta=None``: the default)."""
@@ -73,7 +77,10 @@ def fluctuating_sigma(mean: Tensor | float, spread: float, *, generator: torch.G
 
 
 def training_sigma(
-    config: TrainConfig, epoch: int, n: int, generator: torch.Generator | None = None,
+    config: TrainConfig,
+    epoch: int,
+    n: int,
+    generator: torch.Generator | None = None,
     device: torch.device | str | None = None,
 ) -> float | Tensor:
     """The training noise level for one mini-batch of ``n`` images in ``epoch`` (0-based).

@@ -3,7 +3,7 @@
 A curve collects the trials that differ only in noise level and repetition (same
 ``curve_id``). At each level, the mean accuracy of every repetition (over its noise
 draws) gives one value; mean and spread over the repetitions give the point, as in
-:func:`noisewalk.curve.run_curve`, and :func:`noisewalk.metrics.fit_midpoint` gives mu.
+:func:`noisewalk.measure.curve.run_curve`, and :func:`noisewalk.measure.fit.fit_midpoint` gives mu.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from ..metrics import MIN_FIT_LEVELS, MidpointFit, fit_midpoint
+from noisewalk.measure.fit import MIN_FIT_LEVELS, MidpointFit, fit_midpoint
 
 Levels = dict[float, list[float]]
 """Accuracy of each finished repetition at each noise level."""
@@ -84,9 +84,15 @@ def study_curves(rows: list[dict[str, Any]], *, log: bool = False) -> list[Study
         clean = {r["job_id"]: r["clean_accuracy"] for r in done if r["clean_accuracy"] is not None}
         curves.append(
             StudyCurve(
-                curve_id=curve_id, selection=first["selection"], train_noise=first["train_noise"],
-                model=first["model"], dataset=first["dataset"], noise=first["noise"], sigma=sigma,
-                mean=[float(np.mean(levels[s])) for s in sigma], std=[float(np.std(levels[s])) for s in sigma],
+                curve_id=curve_id,
+                selection=first["selection"],
+                train_noise=first["train_noise"],
+                model=first["model"],
+                dataset=first["dataset"],
+                noise=first["noise"],
+                sigma=sigma,
+                mean=[float(np.mean(levels[s])) for s in sigma],
+                std=[float(np.std(levels[s])) for s in sigma],
                 repetitions=[len(levels[s]) for s in sigma],
                 fit=fit_levels(levels, n_test=n_test, chance=1.0 / classes if classes else None, log=log),
                 clean_accuracy=float(np.mean(list(clean.values()))) if clean else math.nan,

@@ -13,7 +13,7 @@ a 1-D tensor over the batch), and the same switches:
   that mean is one draw at ``sigma / sqrt(executions)``, computed as such; other noise
   types draw and average.
 * ``draws``: where the standard-normal values come from, ``exact`` (fresh draws, the
-  default) or ``pooled`` (cheap on a CPU, in training mode); see :mod:`noisewalk.draws`.
+  default) or ``pooled`` (cheap on a CPU, in training mode); see :mod:`noisewalk.noise.draws`.
 
 A level of exactly zero returns the input tensor itself, bit for bit.
 """
@@ -25,10 +25,10 @@ import math
 import torch
 from torch import Tensor, nn
 
-from .draws import NormalDraws, make_draws
-from .errors import InvalidParameterError
-from .registry import Registry
-from .validate import check_positive_int, check_range, check_sigma
+from noisewalk.errors import InvalidParameterError
+from noisewalk.noise.draws import NormalDraws, make_draws
+from noisewalk.registry import Registry
+from noisewalk.validate import check_positive_int, check_range, check_sigma
 
 NOISES: Registry[Noise] = Registry("noise type")
 

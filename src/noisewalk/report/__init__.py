@@ -1,0 +1,1 @@
+"""Plots of noise measurements, and the HTML report of studies."""
