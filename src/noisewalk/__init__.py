@@ -16,7 +16,7 @@ from noisewalk.measure.fit import MidpointFit, StackedFit, fit_midpoint, fit_sta
 from noisewalk.models import create_model, list_models, register_model
 from noisewalk.models.quant import quantize
 from noisewalk.noise.types import AdditiveNoise, CombinedNoise, MultiplicativeNoise, Noise, create_noise, list_noises
-from noisewalk.sites.inject import OP_TYPES, NoisyModel, Site, inject, register_site_module
+from noisewalk.sites import OP_TYPES, NoisyModel, Site, inject, register_site_module
 
 try:
     __version__ = version("noisewalk")

@@ -158,10 +158,11 @@ def test_unknown_sites_each_reported():
     with pytest.raises(SpecError) as info:
         check_sites(spec)
     found = dict(info.value.problems)
-    assert set(found) == {"noise.sites[1]", "noise.sites[3]"}
+    # an operation type the model does not have selects nothing: an error, like a name
+    assert set(found) == {"noise.sites[1]", "noise.sites[2]", "noise.sites[3]"}
     assert "Valid sites" in found["noise.sites[1]"] and "fc1" in found["noise.sites[1]"]
-    # an operation type the model does not have selects nothing, which is allowed
-    assert "noise.sites[2]" not in found
+    # the valid list names the model's own operation types only
+    assert "linear" in found["noise.sites[2]"] and "conv" not in found["noise.sites[2]"].split("Valid sites")[1]
 
 
 def test_bad_toml(tmp_path):

@@ -17,7 +17,7 @@ import torch
 from torch import Tensor
 
 from noisewalk.data import TensorData, TensorLoader
-from noisewalk.sites.inject import NoisyModel, SiteSelector
+from noisewalk.sites import NoisyModel, SiteSelector
 from noisewalk.train.loop import resolve_device
 from noisewalk.validate import check_positive_int
 

@@ -20,7 +20,7 @@ from torch import Tensor
 from noisewalk.analysis.activations import site_batches, site_hooks
 from noisewalk.data import TensorData
 from noisewalk.errors import InvalidParameterError
-from noisewalk.sites.inject import NoisyModel, SiteSelector
+from noisewalk.sites import NoisyModel, SiteSelector
 from noisewalk.train.loop import evaluate
 from noisewalk.validate import check_positive_int
 

@@ -14,7 +14,7 @@ from torch import Tensor, nn
 from noisewalk.errors import InvalidParameterError
 
 _WRAPPER_PREFIX = "module."
-"""What :class:`noisewalk.sites.inject.NoisyModel` puts before the wrapped model's names."""
+"""What :class:`noisewalk.sites.NoisyModel` puts before the wrapped model's names."""
 
 
 def mean_abs_weights(model: nn.Module | Mapping[str, Tensor], *, include_norm: bool = False) -> dict[str, float]:

@@ -132,7 +132,7 @@ def sites(
     """Print the table of noise sites of a model (or of every registered model with --all)."""
     from noisewalk.data import create_dataset
     from noisewalk.models import create_model, example_input, list_models
-    from noisewalk.sites.inject import inject
+    from noisewalk.sites import inject
 
     with _errors():
         shape = _parse_shape(input_shape)

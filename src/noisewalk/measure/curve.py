@@ -30,7 +30,7 @@ from noisewalk.errors import InvalidParameterError
 from noisewalk.measure.fit import MIN_FIT_LEVELS, MidpointFit, fit_midpoint
 from noisewalk.models.build import noisy_network
 from noisewalk.models.quant import check_quant_args
-from noisewalk.sites.inject import NoisyModel
+from noisewalk.sites import NoisyModel
 from noisewalk.train.loop import TrainConfig, evaluate, resolve_device, seed_everything, train
 from noisewalk.train.vant import VANT_ALPHA
 from noisewalk.validate import check_choice, check_positive_int, check_sigma

@@ -27,7 +27,7 @@ import numpy as np
 
 from noisewalk.data import DataSplits, TensorData, create_dataset
 from noisewalk.measure.curve import CurveSpec, Progress
-from noisewalk.sites.inject import NoisyModel, SiteSelector
+from noisewalk.sites import NoisyModel, SiteSelector
 from noisewalk.train.loop import evaluate, resolve_device, train
 from noisewalk.validate import check_positive_int, check_range, check_sigma
 

@@ -6,7 +6,7 @@ from typing import Any
 
 from noisewalk.data import DataSplits
 from noisewalk.models import create_model
-from noisewalk.sites.inject import NoisyModel, inject
+from noisewalk.sites import NoisyModel, inject
 
 
 def noisy_network(

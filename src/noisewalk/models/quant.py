@@ -35,7 +35,8 @@ from typing import Any, Literal
 from torch import nn
 
 from noisewalk.errors import InvalidParameterError, MissingDependencyError, TraceError
-from noisewalk.sites.inject import _activation_nodes, _base_name, _node_op, _trace, register_site_module
+from noisewalk.sites.classify import activation_nodes, base_name, node_op, register_site_module
+from noisewalk.sites.trace import trace_model
 from noisewalk.validate import check_choice, check_range
 
 ACT_SCALINGS = ("dynamic", "constant")
@@ -151,7 +152,7 @@ def quantize(
     (and activations called as functions, where the model can be traced) raise an
     :class:`InvalidParameterError` naming them.
     """
-    from noisewalk.sites.inject import NoisyModel
+    from noisewalk.sites import NoisyModel
 
     if not isinstance(model, nn.Module):
         raise InvalidParameterError(f"model must be a torch.nn.Module; got {type(model).__name__}")
@@ -269,14 +270,14 @@ def _functional_layers(model: nn.Module) -> list[str]:
     """Activations, convolutions and linear layers called as functions, which quantize
     cannot replace. Found by tracing; models that cannot be traced are not checked."""
     try:
-        gm = _trace(model, ())
+        gm = trace_model(model, ())
     except TraceError:
         return []
-    computed = _activation_nodes(gm.graph)
+    computed = activation_nodes(gm.graph)
     found = []
     for node in gm.graph.nodes:
         if node.op in ("call_function", "call_method") and node in computed:
-            if _node_op(node, gm, computed) in ("act", "conv", "linear"):
-                name, fn = _base_name(node, gm)
+            if node_op(node, gm, computed) in ("act", "conv", "linear"):
+                name, fn = base_name(node, gm)
                 found.append(f"{name} (function {fn})")
     return found

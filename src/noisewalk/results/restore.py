@@ -11,7 +11,7 @@ from noisewalk.data import DataSplits
 from noisewalk.errors import InvalidParameterError
 from noisewalk.models.build import noisy_network
 from noisewalk.results.model import Network
-from noisewalk.sites.inject import NoisyModel
+from noisewalk.sites import NoisyModel
 
 
 def restore_network(network: Network, data: DataSplits) -> NoisyModel:

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from noisewalk.errors import InvalidParameterError
-from noisewalk.sites.inject import Site
+from noisewalk.sites import Site
 from noisewalk.sweep.spec import Spec, TrainNoise, canonical_sigma, selected_sites
 
 ID_LENGTH = 16

@@ -26,7 +26,7 @@ from noisewalk.errors import InvalidParameterError
 from noisewalk.measure.curves import StudyCurve, study_curves
 from noisewalk.results.files import write_json
 from noisewalk.results.store import Store
-from noisewalk.sites.inject import Site
+from noisewalk.sites import Site
 from noisewalk.sweep.adaptive import MidpointSearch, replay
 from noisewalk.sweep.executors import Executor, create_executor
 from noisewalk.sweep.plan import Point, TrainingJob, grid_points, plan_jobs, selections, variant_key

@@ -23,14 +23,13 @@ from typing import Annotated, Any, Literal
 
 import numpy as np
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
-from torch import nn
 
 from noisewalk.data import DATASETS, create_dataset
 from noisewalk.errors import InvalidParameterError
 from noisewalk.models import MODELS, create_model
 from noisewalk.noise.types import NOISES
 from noisewalk.registry import Registry
-from noisewalk.sites.inject import NoisyModel, Site, inject
+from noisewalk.sites import Site, inject, select_sites
 from noisewalk.train.vant import VANT_ALPHA
 from noisewalk.validate import unknown_name
 
@@ -454,21 +453,15 @@ def model_sites(spec: Spec) -> tuple[Site, ...]:
     return inject(net, spec.noise.type, batchnorm=spec.noise.at_batchnorm, **spec.noise.options).sites
 
 
-def _probe(sites: tuple[Site, ...]) -> NoisyModel:
-    """A stand-in model with these sites, to resolve site selectors against them."""
-    return NoisyModel(nn.Identity(), list(sites), nn.ModuleList(), "hooks")
-
-
 def check_sites(spec: Spec, sites: tuple[Site, ...] | None = None, *, source: str = "<spec>") -> tuple[Site, ...]:
     """Check ``noise.sites`` against the model's sites; every bad entry is one problem."""
     sites = model_sites(spec) if sites is None else sites
     if spec.noise.sites == "all":
         return sites
-    probe = _probe(sites)
     problems = []
     for i, item in enumerate(spec.noise.sites):
         try:
-            probe.select(item)
+            select_sites(sites, item)
         except (InvalidParameterError, KeyError) as exc:
             problems.append((f"noise.sites[{i}]", str(exc)))
     if problems:
@@ -480,4 +473,4 @@ def selected_sites(spec: Spec, sites: tuple[Site, ...]) -> list[Site]:
     """The sites the spec chooses, in site order."""
     if spec.noise.sites == "all":
         return list(sites)
-    return [sites[i] for i in _probe(sites).select(spec.noise.sites)]
+    return [sites[i] for i in select_sites(sites, spec.noise.sites)]

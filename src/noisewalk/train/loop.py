@@ -25,7 +25,7 @@ from torch import Tensor, nn
 from noisewalk.data import DataSplits, TensorData, TensorLoader
 from noisewalk.data import class_weights as inverse_frequencies
 from noisewalk.errors import InvalidParameterError
-from noisewalk.sites.inject import NoisyModel, SiteSelector
+from noisewalk.sites import NoisyModel, SiteSelector
 from noisewalk.train.checkpoint import restore_training_state, training_state
 from noisewalk.train.memory import reuse_freed_memory
 from noisewalk.train.vant import NOISE_MODES, fluctuating_sigma, training_sigma
@@ -226,7 +226,7 @@ def training_steps(
     dev = resolve_device(device)
     noisy = isinstance(model, NoisyModel)
     if config.sigma > 0 and not noisy:
-        raise InvalidParameterError("training noise sigma > 0 needs a model from noisewalk.sites.inject(...)")
+        raise InvalidParameterError("training noise sigma > 0 needs a model from noisewalk.inject(...)")
     if noisy:
         model.select(config.sites)  # validate before any work
     channels_last = place(model, dev, config.channels_last)
@@ -362,7 +362,7 @@ def evaluate(
     check_range("spread", spread, low=0.0)
     noisy = isinstance(model, NoisyModel)
     if not noisy and any(s > 0 for s in sigmas):
-        raise InvalidParameterError("evaluating at sigma > 0 needs a model from noisewalk.sites.inject(...)")
+        raise InvalidParameterError("evaluating at sigma > 0 needs a model from noisewalk.inject(...)")
     dev = resolve_device(device)
     if seed is not None:
         torch.manual_seed(seed)
