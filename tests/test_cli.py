@@ -3,7 +3,8 @@ import json
 import pytest
 from typer.testing import CliRunner
 
-from noisewalk.cli.commands import app, parse_sigmas
+from noisewalk.cli import app
+from noisewalk.cli.common import parse_sigmas
 from noisewalk.errors import InvalidParameterError
 
 runner = CliRunner()
@@ -50,11 +51,14 @@ def test_train_writes_results_with_config_versions_and_seed(tmp_path):
     assert result.exit_code == 0, result.output
     record = json.loads((out / "results.json").read_text())
     assert json.loads(result.output) == record
-    assert record["config"]["seed"] == 7 and record["config"]["epochs"] == 2 and record["config"]["class_weighted"]
-    assert record["config"]["sigmas"] == [0.0, 0.5, 1.0, 2.0, 4.0]
-    assert "torch" in record["environment"]["versions"] and record["environment"]["device"] == "cpu"
-    res = record["results"]
-    assert len(res["mean"]) == 5 and len(res["acc"][0]) == 2 and len(res["trainings"]) == 2
+    spec = record["spec"]  # results.json is an export of the study's store
+    assert spec["seed"] == 7 and spec["training"]["epochs"] == 2 and spec["training"]["class_weighted"]
+    assert spec["sigma"]["values"] == [0.0, 0.5, 1.0, 2.0, 4.0]
+    assert "torch" in record["environment"]["versions"]
+    (curve,) = record["curves"]
+    assert len(curve["mean"]) == 5 and curve["repetitions"] == [2] * 5
+    assert len(record["trials"]) == 10 and len({r["job_id"] for r in record["trials"]}) == 2
+    assert {r["device"] for r in record["trials"]} == {"cpu"}
     assert (out / "accuracy_vs_sigma.png").stat().st_size > 1000
 
 
@@ -67,9 +71,9 @@ def test_train_writes_results_with_config_versions_and_seed(tmp_path):
         (["train", "--sigma", "-1"], "must be finite and >= 0"),
         (["train", "--sigmas", "1:0.1:5"], "not a noise grid"),
         (["train", "--sigmas", "0.1,nan"], "finite"),
-        (["train", "--train-noise", "sometimes"], "train_noise='sometimes' is not allowed"),
+        (["train", "--train-noise", "sometimes"], "--train-noise: Input should be 'none', 'matched', 'vant' or 'vant-epoch'"),
         (["train", "--sites", "conv9", "--sigma", "0.1", "--epochs", "1", "--repeats", "1"], "unknown site 'conv9'"),
-        (["train", "--epochs", "0"], "epochs must be an integer >= 1"),
+        (["train", "--epochs", "0"], "--epochs: Input should be greater than or equal to 1"),
         (["train", "--device", "tpu"], "device='tpu'"),
     ],
 )
@@ -106,7 +110,9 @@ def test_demo_small_run_writes_plot_table_and_json(tmp_path):
     )
     assert result.exit_code == 0, result.output
     assert "Midpoint noise level" in result.output and "noisy training" in result.output
-    record = json.loads((tmp_path / "results.json").read_text())
-    assert set(record["results"]) == {"none", "matched"}
-    assert record["config"]["matched"]["train_noise"] == "matched"
+    # one small study per training mode, each with its store and its export
+    for folder, mode in (("clean-training", "none"), ("noisy-training", "matched")):
+        record = json.loads((tmp_path / folder / "results.json").read_text())
+        assert record["spec"]["training"]["noise"] == mode and record["curves"][0]["train_noise"] == mode
+        assert (tmp_path / folder / "study.sqlite").exists()
     assert (tmp_path / "accuracy_vs_sigma.png").exists()

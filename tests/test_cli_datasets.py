@@ -7,9 +7,8 @@ import json
 from typer.testing import CliRunner
 
 from dataset_fixtures import CIFAR_CLASSES, make_image_tree
-from noisewalk.cli.commands import app
+from noisewalk.cli import app
 from noisewalk.models import list_models
-from noisewalk.noise.draws import get_default_draws
 
 runner = CliRunner()
 
@@ -75,8 +74,8 @@ def test_train_lenet5_on_a_cifar10_tree(tmp_path, monkeypatch):
     result = runner.invoke(app, args)
     assert result.exit_code == 0, result.output
     record = json.loads((out / "results.json").read_text())
-    assert record["config"]["dataset"] == "cifar10" and record["config"]["noise_draws"] == "pooled"
-    (training,) = record["results"]["trainings"]
-    assert len(training["history"]) == 2 and training["train_sigma"] == 0.1
-    assert all(0.0 <= h["test_acc"] <= 1.0 for h in training["history"])
-    assert get_default_draws() == "exact"  # the option does not leak out of the command
+    assert record["spec"]["data"]["name"] == "cifar10" and record["spec"]["noise"]["options"]["draws"] == "pooled"
+    (trial,) = record["trials"]
+    history = json.loads(trial["history"])
+    assert len(history) == 2 and trial["train_sigma"] == 0.1
+    assert all(0.0 <= h["test_acc"] <= 1.0 for h in history)

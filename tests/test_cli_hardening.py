@@ -8,7 +8,7 @@ import sys
 import pytest
 from typer.testing import CliRunner
 
-from noisewalk.cli.commands import app
+from noisewalk.cli import app
 
 runner = CliRunner()
 QUICK = ["--epochs", "1", "--repeats", "1", "--eval-repeats", "1", "--device", "cpu"]
@@ -39,9 +39,9 @@ def test_train_with_vant(tmp_path):
     )
     assert res.exit_code == 0, res.output
     record = json.loads((tmp_path / "results.json").read_text())
-    assert record["config"]["train_noise"] == "vant"
-    assert record["config"]["vant_alpha"] == 0.45 and record["config"]["vant_theta"] == 0.3
-    assert record["results"]["trainings"][0]["train_sigma"] == 0.5
+    training = record["spec"]["training"]
+    assert training["noise"] == "vant" and training["vant_alpha"] == 0.45 and training["vant_theta"] == 0.3
+    assert record["trials"][0]["train_sigma"] == 0.5
 
 
 def test_train_quantized_with_constant_scaling(tmp_path):
@@ -65,19 +65,20 @@ def test_train_quantized_with_constant_scaling(tmp_path):
         ]
     )
     assert res.exit_code == 0, res.output
-    assert "sigma 0.1: accuracy" in res.output
-    config = json.loads((tmp_path / "results.json").read_text())["config"]
-    assert (config["quant_bits"], config["act_scaling"], config["scale"]) == (4, "constant", 0.5)
+    assert "σ 0.1: accuracy" in res.output
+    (trial,) = json.loads((tmp_path / "results.json").read_text())["trials"]
+    quant = json.loads(trial["config"])["quant"]
+    assert (quant["quant_bits"], quant["act_scaling"], quant["scale"]) == (4, "constant", 0.5)
 
 
 @pytest.mark.parametrize(
     ("args", "fragment"),
     [
-        (["--quant-bits", "8", "--act-scaling", "constant"], "needs scale"),
-        (["--scale", "2"], "set quant_bits too"),
-        (["--quant-bits", "3", "--act-scaling", "dynamic", "--scale", "1"], "only used with act_scaling='constant'"),
-        (["--train-noise", "noisy"], "train_noise='noisy' is not allowed; choose one of 'none', 'matched', 'vant'"),
-        (["--vant-alpha", "-1"], "vant_alpha must be"),
+        (["--quant-bits", "8", "--act-scaling", "constant"], "constant scaling needs at least one step in scale"),
+        (["--scale", "2"], "--act-scaling and --scale apply to quantized models; give --quant-bits"),
+        (["--quant-bits", "3", "--act-scaling", "dynamic", "--scale", "1"], "scale is only used with act_scaling"),
+        (["--train-noise", "noisy"], "--train-noise: Input should be 'none', 'matched', 'vant' or 'vant-epoch'"),
+        (["--vant-alpha", "-1"], "--vant-alpha: Input should be greater than or equal to 0"),
     ],
 )
 def test_bad_hardening_options_are_one_line_errors(args, fragment, tmp_path):
@@ -129,4 +130,4 @@ def test_robustness_compares_training_modes(tmp_path):
 
 def test_robustness_refuses_an_unknown_mode(tmp_path):
     res = _run(["robustness", "--train-noise", "matched,warm", "--out", str(tmp_path)])
-    assert res.exit_code == 2 and "train_noise='warm'" in res.output
+    assert res.exit_code == 2 and "--train-noise: Input should be" in res.output and "'warm'" in res.output

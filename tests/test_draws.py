@@ -11,7 +11,7 @@ from scipy import stats
 
 from noisewalk import create_model, create_noise, inject
 from noisewalk.errors import InvalidParameterError
-from noisewalk.noise.draws import ExactDraws, PooledDraws, get_default_draws, make_draws, set_default_draws
+from noisewalk.noise.draws import ExactDraws, PooledDraws, make_draws
 
 DRAWS = ["exact", "pooled"]
 
@@ -155,13 +155,8 @@ def test_one_pool_per_model_and_reproducible_runs():
 
 
 def test_default_and_names():
-    assert isinstance(make_draws(None), ExactDraws) and get_default_draws() == "exact"
-    try:
-        set_default_draws("pooled")
-        assert _noise(None).draws.name == "pooled"
-    finally:
-        set_default_draws("exact")
-    assert _noise(None).draws.name == "exact"
+    assert isinstance(make_draws(None), ExactDraws)
+    assert _noise(None).draws.name == "exact" and _noise("pooled").draws.name == "pooled"
     with pytest.raises(InvalidParameterError, match="draws='fast'.*'exact', 'pooled'"):
         make_draws("fast")
     with pytest.raises(InvalidParameterError, match="size"):

@@ -9,12 +9,28 @@ import torch
 
 from noisewalk import create_model, inject
 from noisewalk.errors import InvalidParameterError
-from noisewalk.measure.curve import CurveSpec
 from noisewalk.measure.robustness import measure_robustness, robustness_score, run_mismatch
-from noisewalk.train.loop import evaluate, train
+from noisewalk.models.build import network_for
+from noisewalk.recipe import TrainConfig
+from noisewalk.sweep.plan import job_recipe
+from noisewalk.sweep.spec import parse_spec
+from noisewalk.train.loop import evaluate, seed_everything, train
 from noisewalk.train.vant import fluctuating_sigma
 
 DIGITS = (1, 8, 8)
+
+
+def _spec(mode: str = "none", repeats: int = 1, epochs: int = 2, batchnorm: bool = False, **training):
+    return parse_spec(
+        {
+            "name": "robustness",
+            "repetitions": repeats,
+            "sigma": {"kind": "explicit", "values": [1.0]},
+            "model": {"name": "mlp", "batchnorm": batchnorm},
+            "evaluation": {"repeats": 1},
+            "training": {"noise": mode, "epochs": epochs, **training},
+        }
+    )
 
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -58,7 +74,7 @@ def test_robustness_score_is_relative_to_clean_accuracy(digits):
     assert robustness_score(0.45, 0.9) == pytest.approx(0.5)
     assert math.isnan(robustness_score(0.5, 0.0))
     noisy = inject(create_model("mlp", num_classes=10, input_shape=DIGITS), "additive")
-    train(noisy, digits, CurveSpec(epochs=3).train_config(0.0, 0), device="cpu")
+    train(noisy, digits, TrainConfig(epochs=3), device="cpu")
     result = measure_robustness(noisy, digits.test, [0.01, 100.0], spread=0.5, repeats=2, device="cpu", seed=0)
     assert result.clean_acc > 0.5
     assert result.robustness[0] == pytest.approx(result.fluctuating_acc[0] / result.clean_acc)
@@ -66,17 +82,23 @@ def test_robustness_score_is_relative_to_clean_accuracy(digits):
 
 
 def test_mismatch_matrix_has_a_row_per_training_level(digits):
-    spec = CurveSpec(sigmas=[0.3, 1.0], train_noise="matched", repeats=2, eval_repeats=1, epochs=2)
+    spec = _spec("matched", repeats=2)
     done = []
     result = run_mismatch(
-        spec, [0.1, 0.3, 3.0], spread=0.3, data=digits, device="cpu", progress=lambda d, t, w: done.append((d, t))
+        spec,
+        [0.3, 1.0],
+        [0.1, 0.3, 3.0],
+        spread=0.3,
+        data=digits,
+        device="cpu",
+        progress=lambda d, t, w: done.append((d, t)),
     )
     assert result.sigma_train == [0.3, 1.0] and result.sigma_inf == [0.1, 0.3, 3.0]
     for table in (result.acc, result.acc_std, result.fluctuating_acc, result.robustness):
         assert [len(row) for row in table] == [3, 3]
     assert done[-1] == (4, 4) and len(result.trainings) == 4
     assert all(result.acc[i][0] > result.acc[i][2] for i in range(2)), "more inference noise costs accuracy"
-    clean = run_mismatch(CurveSpec(sigmas=[0.3, 1.0], repeats=1, epochs=1), [0.5], data=digits, device="cpu")
+    clean = run_mismatch(_spec(epochs=1), [0.3, 1.0], [0.5], data=digits, device="cpu")
     assert clean.sigma_train == [0.0]
     assert result.to_dict()["spread"] == 0.3
 
@@ -87,8 +109,9 @@ def test_vant_beats_matched_noisy_training_under_fluctuating_noise(digits):
     than noisy training at the fixed level (about 0.55 against 0.44 here)."""
     acc = {}
     for mode in ("matched", "vant"):
-        spec = CurveSpec(sigmas=[1.0], train_noise=mode, batchnorm=True, epochs=20, lr=3e-3, eval_repeats=3)
-        model = spec.make_model(digits, seed=0)
-        train(model, digits, spec.train_config(1.0, seed=0), device="cpu")
+        recipe = job_recipe(_spec(mode, epochs=20, batchnorm=True, lr=3e-3), 0, 1.0, None)
+        seed_everything(0)
+        model = network_for(recipe, digits)
+        train(model, digits, recipe.training.train_config(), device="cpu")
         acc[mode] = measure_robustness(model, digits.test, [1.0], spread=0.5, repeats=3, device="cpu", seed=0)
     assert acc["vant"].fluctuating_acc[0] > acc["matched"].fluctuating_acc[0] + 0.05

@@ -123,9 +123,9 @@ def test_fixed_mode_is_the_plain_level():
 @pytest.mark.parametrize(
     ("kwargs", "fragment"),
     [
-        ({"noise_mode": "random"}, "noise_mode='random' is not allowed"),
-        ({"vant_alpha": -0.1}, "vant_alpha must be"),
-        ({"vant_theta": float("nan")}, "vant_theta must be"),
+        ({"noise_mode": "random"}, "noise_mode: Input should be 'fixed', 'vant' or 'vant-epoch'"),
+        ({"vant_alpha": -0.1}, "vant_alpha: Input should be greater than or equal to 0"),
+        ({"vant_theta": float("nan")}, "vant_theta: Input should be"),
     ],
 )
 def test_bad_vant_settings_are_refused(kwargs, fragment):

@@ -1,5 +1,5 @@
 """``python -m noisewalk``: the command-line tool."""
 
-from noisewalk.cli.commands import app
+from noisewalk.cli import app
 
 app()

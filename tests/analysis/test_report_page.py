@@ -11,7 +11,7 @@ import pytest
 from synthetic import networks, write_store
 from typer.testing import CliRunner
 
-from noisewalk.cli.commands import app
+from noisewalk.cli import app
 from noisewalk.errors import InvalidParameterError
 from noisewalk.report.page import build_report
 from noisewalk.results import Study, load_studies

@@ -8,7 +8,7 @@ import json
 import pytest
 from typer.testing import CliRunner
 
-from noisewalk.cli.commands import app
+from noisewalk.cli import app
 
 SPEC = """
 name = "tiny"

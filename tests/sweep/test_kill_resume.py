@@ -32,7 +32,7 @@ lr = 3e-3
 last_epochs = 2
 """
 
-LAUNCH = "from noisewalk.cli.commands import app; app()"
+LAUNCH = "from noisewalk.cli import app; app()"
 
 
 def snapshot(db: Path) -> dict[str, tuple]:

@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from noisewalk.cli.commands import app
+from noisewalk.cli import app
+from noisewalk.recipe import TrainNoise
 from noisewalk.sweep.spec import (
     SpecError,
-    TrainNoise,
     check_sites,
     load_spec,
     parse_spec,

@@ -5,7 +5,7 @@ Trials that differ only in their seed and training level are repetitions of one
 accuracy of each of its networks (each the mean over its noise draws): a network
 trained without noise counts at every level it was evaluated at, a network trained
 with noise (matched, VANT) only at its own training level. Mean and spread over the
-networks give the curve, as in :func:`noisewalk.measure.curve.run_curve`.
+networks give the curve, as in a study's curves (``noisewalk.measure.curves``).
 """
 
 from __future__ import annotations
@@ -106,7 +106,7 @@ class Curve:
     sigma: np.ndarray
     mean: np.ndarray
     std: np.ndarray
-    """Spread over the networks (population standard deviation, as ``run_curve``)."""
+    """Spread over the networks (population standard deviation)."""
     acc: list[list[float]] = field(repr=False)
     """Each network's accuracy at each level."""
     n_test: int | None = None

@@ -2,8 +2,8 @@
 
 A curve collects the trials that differ only in noise level and repetition (same
 ``curve_id``). At each level, the mean accuracy of every repetition (over its noise
-draws) gives one value; mean and spread over the repetitions give the point, as in
-:func:`noisewalk.measure.curve.run_curve`, and :func:`noisewalk.measure.fit.fit_midpoint` gives mu.
+draws) gives one value; mean and spread over the repetitions give the point, as
+and :func:`noisewalk.measure.fit.fit_midpoint` gives mu.
 """
 
 from __future__ import annotations
@@ -52,6 +52,7 @@ class StudyCurve:
     fit: MidpointFit
     clean_accuracy: float
     """Mean accuracy without noise of the networks of this curve."""
+    num_classes: int | None = None
 
     def to_dict(self) -> dict[str, Any]:
         d = {k: v for k, v in self.__dict__.items() if k != "fit"}
@@ -96,6 +97,7 @@ def study_curves(rows: list[dict[str, Any]], *, log: bool = False) -> list[Study
                 repetitions=[len(levels[s]) for s in sigma],
                 fit=fit_levels(levels, n_test=n_test, chance=1.0 / classes if classes else None, log=log),
                 clean_accuracy=float(np.mean(list(clean.values()))) if clean else math.nan,
+                num_classes=classes,
             )
         )
     return curves

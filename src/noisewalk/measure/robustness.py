@@ -19,17 +19,22 @@ noise costs nothing, 0.1 on ten classes means it leaves chance.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from noisewalk.data import DataSplits, TensorData, create_dataset
-from noisewalk.measure.curve import CurveSpec, Progress
 from noisewalk.sites import NoisyModel, SiteSelector
-from noisewalk.train.loop import evaluate, resolve_device, train
+from noisewalk.train.loop import evaluate, resolve_device, seed_everything, train
 from noisewalk.validate import check_positive_int, check_range, check_sigma
+
+if TYPE_CHECKING:
+    from noisewalk.sweep.spec import Spec
+
+Progress = Callable[[int, int, str], None]
+"""Called as ``progress(done, total, what)`` after each trained network."""
 
 
 def robustness_score(fluctuating_acc: float, clean_acc: float) -> float:
@@ -94,52 +99,48 @@ class MismatchResult:
 
 
 def run_mismatch(
-    spec: CurveSpec,
-    sigma_inf: Sequence[float] | None = None,
+    spec: Spec,
+    sigma_train: Sequence[float],
+    sigma_inf: Sequence[float],
     *,
     spread: float = 0.3,
     data: DataSplits | None = None,
     device: str = "auto",
     progress: Progress | None = None,
 ) -> MismatchResult:
-    """Train ``spec.repeats`` networks at each level of ``spec.sigmas`` as ``spec.train_noise``
-    says (``none``: one clean network per repetition, the row ``sigma_train = 0``), and test
-    each at every ``sigma_inf`` (default: ``spec.sigmas``), fixed and fluctuating."""
+    """Train ``spec``'s repetitions at each level of ``sigma_train`` as ``spec.training.noise``
+    says (``none``: one clean network per repetition, the row ``sigma_train = 0``), each
+    network as :func:`noisewalk.sweep.plan.job_recipe` describes it, and test each at
+    every ``sigma_inf``, fixed and fluctuating, at the spec's chosen sites."""
+    from noisewalk.models.build import network_for
+    from noisewalk.sweep.plan import job_recipe
+    from noisewalk.sweep.spec import check_sites, selected_sites
+
     check_range("spread", spread, low=0.0)
-    sigma_inf = [float(check_sigma("sigma_inf", s)) for s in (spec.sigmas if sigma_inf is None else sigma_inf)]
+    sigma_inf = [float(check_sigma("sigma_inf", s)) for s in sigma_inf]
     check_positive_int("number of sigma_inf levels", len(sigma_inf))
     dev = str(resolve_device(device))
-    data = data or create_dataset(spec.dataset, root=spec.data_root)
-    rows = [0.0] if spec.train_noise == "none" else list(spec.sigmas)
+    data = data or create_dataset(spec.data.name, root=spec.data.root)
+    mode = spec.training.noise.value
+    sites = None if spec.noise.sites == "all" else [s.name for s in selected_sites(spec, check_sites(spec))]
+    rows = [0.0] if mode == "none" else [float(check_sigma("sigma_train", s)) for s in sigma_train]
     results: list[list[NetworkRobustness]] = [[] for _ in rows]
     trainings: list[dict[str, Any]] = []
-    total, done = spec.repeats * len(rows), 0
-    for r in range(spec.repeats):
-        seed = spec.seed + r
+    total, done = len(spec.seed_list) * len(rows), 0
+    for seed in spec.seed_list:
         for i, level in enumerate(rows):
-            model = spec.make_model(data, seed)
-            trained = train(model, data, spec.train_config(level, seed), device=dev)
+            recipe = job_recipe(spec, seed, level, sites)
+            seed_everything(seed)
+            model = network_for(recipe, data)
+            trained = train(model, data, recipe.training.train_config(), device=dev)
             results[i].append(
                 measure_robustness(
-                    model,
-                    data.test,
-                    sigma_inf,
-                    spread=spread,
-                    repeats=spec.eval_repeats,
-                    sites=spec.sites,
-                    device=dev,
-                    seed=seed,
+                    model, data.test, sigma_inf, spread=spread, repeats=spec.evaluation.repeats, sites=sites,
+                    device=dev, seed=seed,
                 )
             )
-            trainings.append(
-                {
-                    "seed": seed,
-                    "train_sigma": level,
-                    "accuracy": trained.accuracy,
-                    "nonfinite_steps": trained.nonfinite_steps,
-                    "seconds": trained.seconds,
-                }
-            )
+            trainings.append({"seed": seed, "train_sigma": level, "accuracy": trained.accuracy,
+                              "nonfinite_steps": trained.nonfinite_steps, "seconds": trained.seconds})
             done += 1
             if progress is not None:
                 progress(done, total, f"seed {seed}, train sigma {level:.3g}")
@@ -148,12 +149,8 @@ def run_mismatch(
         return [fn(np.array([get(n) for n in row]), axis=0).tolist() for row in results]
 
     return MismatchResult(
-        train_noise=spec.train_noise,
-        sigma_train=rows,
-        sigma_inf=sigma_inf,
-        spread=float(spread),
-        acc=stat(lambda n: n.fixed_acc, np.mean),
-        acc_std=stat(lambda n: n.fixed_acc, np.std),
+        train_noise=mode, sigma_train=rows, sigma_inf=sigma_inf, spread=float(spread),
+        acc=stat(lambda n: n.fixed_acc, np.mean), acc_std=stat(lambda n: n.fixed_acc, np.std),
         fluctuating_acc=stat(lambda n: n.fluctuating_acc, np.mean),
         fluctuating_std=stat(lambda n: n.fluctuating_acc, np.std),
         robustness=stat(lambda n: n.robustness, np.mean),

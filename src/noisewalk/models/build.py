@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from noisewalk.data import DataSplits
 from noisewalk.models import create_model
+
+if TYPE_CHECKING:
+    from noisewalk.recipe import Recipe
 from noisewalk.sites import NoisyModel, inject
 
 
@@ -27,3 +30,12 @@ def noisy_network(
 
         net = quantize(net, quant["quant_bits"], quant["act_scaling"], quant["scale"], inplace=True)
     return inject(net, noise, batchnorm=at_batchnorm, **(noise_options or {}))
+
+
+def network_for(recipe: Recipe, data: DataSplits) -> NoisyModel:
+    """A freshly initialized network as ``recipe`` describes it (seed the generators first)."""
+    return noisy_network(
+        recipe.model.name, data, batchnorm=recipe.model.batchnorm, noise=recipe.noise.type,
+        at_batchnorm=recipe.noise.at_batchnorm, noise_options=dict(recipe.noise.options),
+        quant=None if recipe.quant is None else recipe.quant.model_dump(),
+    )

@@ -1,7 +1,7 @@
 """Where the noise modules' standard-normal values come from.
 
-Two sources, chosen per model with ``inject(..., draws="exact" | "pooled")`` or for the
-whole process with :func:`set_default_draws`:
+Two sources, chosen per model with ``inject(..., draws="exact" | "pooled")`` (in a study
+spec: ``[noise] options = { draws = "pooled" }``; on the command line ``--noise-draws``):
 
 * ``exact`` (the default): every value is a fresh draw from torch's generator, as
   ``torch.randn`` gives it.
@@ -20,8 +20,6 @@ to do with it.
 from __future__ import annotations
 
 import random
-from collections.abc import Iterator
-from contextlib import contextmanager
 
 import torch
 from torch import Tensor
@@ -29,7 +27,6 @@ from torch import Tensor
 from noisewalk.validate import check_choice, check_positive_int
 
 DRAWS = ("exact", "pooled")
-_default = "exact"
 
 
 class NormalDraws:
@@ -200,30 +197,9 @@ class _Pool:
             self.cursor = stop % self.size
 
 
-def set_default_draws(name: str) -> None:
-    """The source that noise modules created from now on use when none is given."""
-    global _default
-    _default = check_choice("draws", name, DRAWS)
-
-
-def get_default_draws() -> str:
-    return _default
-
-
-@contextmanager
-def default_draws(name: str) -> Iterator[None]:
-    """``set_default_draws(name)`` for the duration of a ``with`` block."""
-    saved = _default
-    set_default_draws(name)
-    try:
-        yield
-    finally:
-        set_default_draws(saved)
-
-
 def make_draws(draws: str | NormalDraws | None = None) -> NormalDraws:
-    """A source by name (``exact``, ``pooled``), an existing one, or the default for ``None``."""
+    """A source by name (``exact``, ``pooled``), an existing one, or exact draws for ``None``."""
     if isinstance(draws, NormalDraws):
         return draws
-    name = check_choice("draws", _default if draws is None else draws, DRAWS)
+    name = check_choice("draws", "exact" if draws is None else draws, DRAWS)
     return ExactDraws() if name == "exact" else PooledDraws()

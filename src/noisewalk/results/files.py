@@ -38,19 +38,19 @@ def environment(device: str | torch.device | None = None) -> dict[str, Any]:
     return env
 
 
-def _jsonable(obj: Any) -> Any:
+def jsonable(obj: Any) -> Any:
     if isinstance(obj, float) and not math.isfinite(obj):
         return None if math.isnan(obj) else ("inf" if obj > 0 else "-inf")
     if isinstance(obj, dict):
-        return {str(k): _jsonable(v) for k, v in obj.items()}
+        return {str(k): jsonable(v) for k, v in obj.items()}
     if isinstance(obj, (list, tuple)):
-        return [_jsonable(v) for v in obj]
+        return [jsonable(v) for v in obj]
     if isinstance(obj, torch.Tensor):
-        return _jsonable(obj.tolist())
+        return jsonable(obj.tolist())
     if isinstance(obj, Path):
         return str(obj)
     if hasattr(obj, "to_dict"):
-        return _jsonable(obj.to_dict())
+        return jsonable(obj.to_dict())
     return obj
 
 
@@ -78,7 +78,7 @@ def write_atomic(path: str | Path, data: bytes | str) -> Path:
 
 
 def write_json(path: str | Path, obj: Any) -> Path:
-    return write_atomic(path, json.dumps(_jsonable(obj), indent=2, allow_nan=False) + "\n")
+    return write_atomic(path, json.dumps(jsonable(obj), indent=2, allow_nan=False) + "\n")
 
 
 def save_run(out_dir: str | Path, *, kind: str, config: dict[str, Any], results: Any, device=None) -> Path:

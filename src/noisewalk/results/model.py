@@ -7,7 +7,7 @@ trained) network with its resolved configuration, status, per-epoch history and 
 draw. Loaders turn a run directory (``results.json``) or a study's results store into
 one; a study still running simply has networks and evaluations not yet ``done``.
 
-Network configurations use flat keys named as in :class:`noisewalk.measure.curve.CurveSpec`
+Network configurations use flat keys named as in the recipe (``noisewalk.recipe``)
 (``model``, ``dataset``, ``noise``, ``train_noise``, ``batchnorm``, ``clamp_weights``,
 ``quant_bits``, ``act_scaling``, ``scale``, ...); loaders map their sources onto them.
 The level a network was trained at, its seed and, for walking noise, the walked site

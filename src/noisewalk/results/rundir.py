@@ -3,7 +3,7 @@
 ``results.json`` (see :func:`noisewalk.results.files.save_run`) holds one result or a mapping of
 labels to results, each of one of two shapes:
 
-* an accuracy-vs-noise curve (:class:`noisewalk.measure.curve.CurveResult`): every trained
+* an accuracy-vs-noise curve (as ``noisewalk train`` wrote it before it ran studies): every trained
   network becomes a :class:`Network`. A network trained without noise was evaluated at
   every level; one trained with noise (matched, VANT) at its own level. The file keeps
   one accuracy per (level, network), already averaged over the noise draws, and only

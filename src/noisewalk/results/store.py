@@ -21,18 +21,21 @@ from collections import Counter
 from collections.abc import Iterable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from noisewalk.errors import InvalidParameterError, require
 from noisewalk.models.quant import quant_label
-from noisewalk.results.files import _jsonable, environment, write_atomic
-from noisewalk.sweep.plan import TrainingJob
-from noisewalk.sweep.worker import JobOutcome
+from noisewalk.results.files import environment, jsonable, write_atomic, write_json
 from noisewalk.validate import check_choice
+
+if TYPE_CHECKING:
+    from noisewalk.sweep.plan import TrainingJob
+    from noisewalk.sweep.worker import JobOutcome
 
 DB_NAME = "study.sqlite"
 SCHEMA_VERSION = 1
 STATUSES = ("pending", "running", "done", "failed")
+EXPORT_FORMATS = ("csv", "parquet", "json")
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS study (
@@ -131,7 +134,7 @@ def _now() -> str:
 
 
 def _json(obj: Any) -> str:
-    return json.dumps(_jsonable(obj), allow_nan=False)
+    return json.dumps(jsonable(obj), allow_nan=False)
 
 
 class Store:
@@ -262,8 +265,8 @@ class Store:
                     "failed" if outcome.error else "done",
                     outcome.resumed_from,
                     _json(outcome.history),
-                    _jsonable(outcome.train_accuracy),
-                    _jsonable(outcome.clean_accuracy),
+                    jsonable(outcome.train_accuracy),
+                    jsonable(outcome.clean_accuracy),
                     outcome.train_seconds,
                     outcome.n_test or None,
                     outcome.num_classes or None,
@@ -330,10 +333,19 @@ class Store:
         return pd.DataFrame(self.rows(status=status), columns=list(EXPORT_COLUMNS))
 
     def export(self, path: str | Path, fmt: str = "csv") -> Path:
-        """Write every trial to ``path`` as CSV or Parquet; returns the path."""
-        check_choice("format", fmt, ("csv", "parquet"))
+        """Write every trial to ``path`` as CSV, Parquet or JSON (the study's spec, environment,
+        μ of every curve and every trial); returns the path."""
+        check_choice("format", fmt, EXPORT_FORMATS)
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
+        if fmt == "json":
+            from noisewalk.measure.curves import study_curves
+
+            rows = self.rows()
+            info = self.info()
+            log = bool(info.get("spec", {}).get("evaluation", {}).get("log_fit", False))
+            record = {"kind": "study", **info, "curves": study_curves(rows, log=log), "trials": rows}
+            return write_json(path, record)
         if fmt == "parquet":
             require("pyarrow", "parquet", "Parquet export")
             self.to_dataframe().to_parquet(path, index=False)

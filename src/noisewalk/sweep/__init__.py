@@ -7,11 +7,12 @@ results in a study folder, ``Store`` reads that folder. See docs/sweeps.md.
 from __future__ import annotations
 
 from noisewalk.measure.curves import StudyCurve, study_curves
+from noisewalk.recipe import TrainNoise
 from noisewalk.results.store import Store
 from noisewalk.sweep.adaptive import MidpointSearch
 from noisewalk.sweep.executors import EXECUTORS, Executor, create_executor
 from noisewalk.sweep.runner import StudyResult, SweepProgress, run_study
-from noisewalk.sweep.spec import Spec, SpecError, TrainNoise, load_spec, parse_spec, read_spec
+from noisewalk.sweep.spec import Spec, SpecError, load_spec, parse_spec, read_spec
 
 __all__ = [
     "EXECUTORS",

@@ -20,8 +20,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from noisewalk.errors import InvalidParameterError
+from noisewalk.recipe import DataRecipe, NetworkNoise, NetworkTraining, QuantRecipe, Recipe, TrainNoise
 from noisewalk.sites import Site
-from noisewalk.sweep.spec import Spec, TrainNoise, canonical_sigma, selected_sites
+from noisewalk.sweep.spec import Spec, canonical_sigma, selected_sites
 
 ID_LENGTH = 16
 """Hex digits of a trial or job ID (64 bits)."""
@@ -100,29 +101,29 @@ def _train_noise(spec: Spec, selection: Selection, sigma: float) -> tuple[float,
     raise InvalidParameterError(f"training.noise={mode.value!r} has no training plan")  # pragma: no cover
 
 
+def job_recipe(
+    spec: Spec, seed: int, train_sigma: float, train_sites: list[str] | None,
+    variant: tuple[tuple[str, Any], ...] | None = None,
+) -> Recipe:
+    """The recipe of the network that a training job trains."""
+    return Recipe(
+        model=spec.model,
+        data=DataRecipe(name=spec.data.name),
+        noise=NetworkNoise(type=spec.noise.type, at_batchnorm=spec.noise.at_batchnorm, options=spec.noise.options),
+        training=NetworkTraining(
+            **spec.training.model_dump(), sigma=canonical_sigma(train_sigma), sites=train_sites, seed=seed
+        ),
+        quant=None if variant is None else QuantRecipe(**dict(variant)),
+    )
+
+
 def job_config(
-    spec: Spec,
-    seed: int,
-    train_sigma: float,
-    train_sites: list[str] | None,
+    spec: Spec, seed: int, train_sigma: float, train_sites: list[str] | None,
     variant: tuple[tuple[str, Any], ...] | None = None,
 ) -> dict[str, Any]:
-    """Everything that decides what a training job produces (the data's location does not)."""
-    vant = spec.training.noise in (TrainNoise.VANT, TrainNoise.VANT_EPOCH)
-    # options at their defaults that older versions lacked stay out, so that IDs stay stable
-    left_out = (set() if vant else {"vant_alpha", "vant_theta"}) | (
-        set() if spec.training.class_weighted else {"class_weighted"}
-    )
-    training = spec.training.model_dump(mode="json", exclude=left_out or None)
-    config = {
-        "model": spec.model.model_dump(mode="json"),
-        "data": {"name": spec.data.name},
-        "noise": spec.noise.model_dump(mode="json", include={"type", "at_batchnorm", "options"}),
-        "training": {**training, "sigma": canonical_sigma(train_sigma), "sites": train_sites, "seed": seed},
-    }
-    if variant is not None:
-        config["quant"] = dict(variant)
-    return config
+    """Everything that decides what a training job produces (the data's location does not):
+    the identity of its :class:`~noisewalk.recipe.Recipe`, as stored."""
+    return job_recipe(spec, seed, train_sigma, train_sites, variant).identity()
 
 
 def trial_config(job: dict[str, Any], selection: Selection, sigma: float, repeats: int) -> dict[str, Any]:

@@ -14,24 +14,28 @@ rejects a bad spec before any work starts, listing every problem with its field 
 
 from __future__ import annotations
 
-import difflib
 import math
 import tomllib
-from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import numpy as np
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
 
-from noisewalk.data import DATASETS, create_dataset
+from noisewalk.data import create_dataset
 from noisewalk.errors import InvalidParameterError
-from noisewalk.models import MODELS, create_model
-from noisewalk.noise.types import NOISES
-from noisewalk.registry import Registry
+from noisewalk.models import create_model
+from noisewalk.recipe import (
+    DataRecipe,
+    EvaluationRecipe,
+    ModelRecipe,
+    NoiseRecipe,
+    RecipeError,
+    RecipePart,
+    TrainingRecipe,
+    validation_problems,
+)
 from noisewalk.sites import Site, inject, select_sites
-from noisewalk.train.vant import VANT_ALPHA
-from noisewalk.validate import unknown_name
 
 SIGMA_DIGITS = 12
 """Noise levels are rounded to this many significant digits, so that the same level
@@ -43,93 +47,15 @@ def canonical_sigma(value: float) -> float:
     return float(f"{float(value):.{SIGMA_DIGITS}g}")
 
 
-class SpecError(InvalidParameterError):
+class SpecError(RecipeError):
     """A spec with problems; ``problems`` lists them as (field path, message)."""
 
     def __init__(self, source: str, problems: list[tuple[str, str]]) -> None:
+        super().__init__(f"spec {source}", problems)
         self.source = source
-        self.problems = problems
-        count = f"{len(problems)} problem" + ("s" if len(problems) != 1 else "")
-        lines = [f"  {path or '(top level)'}: {message}" for path, message in problems]
-        super().__init__(f"spec {source} has {count}:\n" + "\n".join(lines))
 
 
-class TrainNoise(StrEnum):
-    """How the networks of a study are trained."""
-
-    NONE = "none"
-    """Without noise: one network per repetition serves every site selection and level."""
-    MATCHED = "matched"
-    """With the noise inference will see (same sites, same level): one network per point."""
-    VANT = "vant"
-    """Variance-aware noisy training around the inference level: a level per image."""
-    VANT_EPOCH = "vant-epoch"
-    """Variance-aware noisy training with one level drawn per epoch."""
-
-
-class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
-
-
-def _registered(registry: Registry) -> AfterValidator:
-    """Checks a name against ``registry``; an unknown one lists the valid names."""
-
-    def check(name: str) -> str:
-        if name not in registry:
-            raise ValueError(str(unknown_name(registry.kind, name, registry.names())))
-        return name
-
-    return AfterValidator(check)
-
-
-class ModelSpec(_Section):
-    name: Annotated[str, _registered(MODELS)] = "mlp"
-    """A registered model (``noisewalk models``)."""
-    batchnorm: bool = False
-    """Build the model with batch-norm."""
-
-
-class DataSpec(_Section):
-    name: Annotated[str, _registered(DATASETS)] = "digits"
-    """A registered dataset."""
-    root: str | None = None
-    """Folder holding the dataset files (not part of a trial's identity)."""
-
-
-class NoiseSpec(_Section):
-    type: Annotated[str, _registered(NOISES)] = "additive"
-    """A registered noise type (additive, multiplicative, combined, ...)."""
-    sites: Literal["all"] | Annotated[list[int | str], Field(min_length=1)] = "all"
-    """Sites carrying the noise: ``"all"`` or a list of site names, indices, operation types or globs."""
-    walk: bool = False
-    """Walking noise: one selected site at a time, each its own curve."""
-    at_batchnorm: bool = False
-    """Whether batch-norm outputs are sites."""
-    options: dict[str, float | bool] = Field(default_factory=dict)
-    """Extra arguments of the noise type (``ratio`` for combined, ``straight_through``)."""
-
-    @field_validator("sites", mode="before")
-    @classmethod
-    def _selector(cls, value: Any) -> Any:
-        items_ok = (
-            isinstance(value, list)
-            and value
-            and all(isinstance(v, (int, str)) and not isinstance(v, bool) for v in value)
-        )
-        if value != "all" and not items_ok:
-            raise ValueError(
-                f'must be "all" or a non-empty list of site names, indices, operation types or globs; got {value!r}'
-            )
-        return value
-
-    @model_validator(mode="after")
-    def _options_fit(self) -> NoiseSpec:
-        if self.type in NOISES and self.options:
-            try:
-                NOISES.create(self.type, **self.options)
-            except (TypeError, InvalidParameterError) as exc:
-                raise ValueError(f"options {self.options} do not fit noise type {self.type!r}: {exc}") from None
-        return self
+_Section = RecipePart
 
 
 def _finite_nonnegative(values: list[float]) -> list[float]:
@@ -224,26 +150,6 @@ class AdaptiveGrid(_Section):
 
 
 SigmaGrid = Annotated[ExplicitGrid | LogGrid | LinearGrid | AdaptiveGrid, Field(discriminator="kind")]
-GRID_KINDS = ("explicit", "log", "linear", "adaptive")
-
-
-class TrainingSpec(_Section):
-    noise: Annotated[TrainNoise, Field(strict=False)] = TrainNoise.NONE
-    """none: train without noise; matched: train with the inference noise (level and sites)."""
-    epochs: Annotated[int, Field(ge=1)] = 20
-    lr: Annotated[float, Field(gt=0)] = 1e-3
-    batch_size: Annotated[int, Field(ge=1)] = 128
-    weight_decay: Annotated[float, Field(ge=0)] = 0.0
-    warmup_epochs: Annotated[int, Field(ge=0)] = 0
-    clamp_weights: bool = False
-    class_weighted: bool = False
-    """Weight each class's loss by its inverse frequency (keyword spotting)."""
-    augment: bool = True
-    last_epochs: Annotated[int, Field(ge=1)] = 5
-    vant_alpha: Annotated[float, Field(ge=0)] = VANT_ALPHA
-    """VANT: sigma_i = alpha * sigma_train + theta * |z_i| (used by the vant modes only)."""
-    vant_theta: Annotated[float, Field(ge=0)] | None = None
-    """VANT's theta; None takes the authors' value for the training level."""
 
 
 class QuantSpec(_Section):
@@ -274,13 +180,6 @@ class QuantSpec(_Section):
                 steps = dict.fromkeys(self.scale) if scaling == "constant" else [None]
                 out += [{"quant_bits": bits, "act_scaling": scaling, "scale": s} for s in steps]
         return out
-
-
-class EvaluationSpec(_Section):
-    repeats: Annotated[int, Field(ge=1)] = 2
-    """Fresh noise draws per (network, level), averaged."""
-    log_fit: bool = False
-    """Fit the logistic in log10(sigma) instead of sigma (analysis only, not part of a trial)."""
 
 
 class RaySettings(_Section):
@@ -319,14 +218,14 @@ class Spec(_Section):
     """Independently trained networks per point."""
     seeds: Annotated[list[Annotated[int, Field(ge=0)]], Field(min_length=1)] | None = None
     """Explicit seeds, one per repetition (instead of seed and repetitions)."""
-    model: ModelSpec = ModelSpec()
-    data: DataSpec = DataSpec()
-    noise: NoiseSpec = NoiseSpec()
+    model: ModelRecipe = ModelRecipe()
+    data: DataRecipe = DataRecipe()
+    noise: NoiseRecipe = NoiseRecipe()
     sigma: SigmaGrid
-    training: TrainingSpec = TrainingSpec()
+    training: TrainingRecipe = TrainingRecipe()
     quant: QuantSpec | None = None
     """Quantization-aware training; absent: float models only."""
-    evaluation: EvaluationSpec = EvaluationSpec()
+    evaluation: EvaluationRecipe = EvaluationRecipe()
     executor: ExecutorSettings = ExecutorSettings()
 
     @model_validator(mode="after")
@@ -358,66 +257,12 @@ class Spec(_Section):
 # --- reading and checking ----------------------------------------------------------------
 
 
-def _path(loc: tuple[Any, ...]) -> str:
-    parts: list[str] = []
-    for i, item in enumerate(loc):
-        if isinstance(item, int):
-            parts[-1:] = [f"{parts[-1]}[{item}]"] if parts else [f"[{item}]"]
-        elif i == 1 and loc[0] == "sigma" and item in GRID_KINDS:
-            continue  # the discriminator's own tag
-        elif item in ("function-after", "function-before") or str(item).startswith(("literal[", "list[")):
-            continue  # pydantic's names for union members
-        else:
-            parts.append(str(item))
-    return ".".join(parts)
-
-
-def _section_fields(loc: tuple[Any, ...], data: dict[str, Any]) -> list[str]:
-    """Field names allowed at the section ``loc`` points into (for unknown-field hints)."""
-    model: type[BaseModel] = Spec
-    node: Any = data
-    for key in loc[:-1]:
-        node = node.get(key) if isinstance(node, dict) else None
-        if key == "sigma":
-            kinds = {"explicit": ExplicitGrid, "log": LogGrid, "linear": LinearGrid, "adaptive": AdaptiveGrid}
-            model = kinds.get(node.get("kind") if isinstance(node, dict) else None, ExplicitGrid)
-            continue
-        if key in GRID_KINDS:
-            continue
-        field = model.model_fields.get(str(key))
-        if field is None or not (isinstance(field.annotation, type) and issubclass(field.annotation, BaseModel)):
-            return []
-        model = field.annotation
-    return list(model.model_fields)
-
-
-def _problems(exc: ValidationError, data: dict[str, Any]) -> list[tuple[str, str]]:
-    problems = []
-    for err in exc.errors(include_url=False):
-        loc = tuple(err["loc"])
-        path = _path(loc)
-        msg = err["msg"].removeprefix("Value error, ").removeprefix("Assertion failed, ")
-        if err["type"] == "extra_forbidden":
-            allowed = _section_fields(loc, data)
-            close = difflib.get_close_matches(str(loc[-1]), allowed, n=1)
-            hint = f" Did you mean {close[0]!r}?" if close else ""
-            msg = f"unknown field.{hint} Allowed here: {', '.join(allowed)}" if allowed else "unknown field"
-        elif err["type"] == "union_tag_invalid" or err["type"] == "union_tag_not_found":
-            msg = f"kind must be one of {', '.join(map(repr, GRID_KINDS))}"
-            path = f"{path}.kind" if path else "kind"
-        elif err["type"] not in ("missing", "value_error") and "input" in err and not isinstance(err["input"], dict):
-            msg = f"{msg} (got {err['input']!r})"
-        problems.append((path, msg))
-    # one problem per path and message (unions report each member)
-    return list(dict.fromkeys(problems))
-
-
 def parse_spec(data: dict[str, Any], *, source: str = "<spec>") -> Spec:
     """Validate a spec given as a dict (as read from TOML); raises :class:`SpecError`."""
     try:
         return Spec.model_validate(data)
     except ValidationError as exc:
-        raise SpecError(source, _problems(exc, data)) from None
+        raise SpecError(source, validation_problems(exc, Spec, data)) from None
 
 
 def read_spec(path: str | Path) -> Spec:

@@ -21,11 +21,11 @@ from typing import Any
 import torch
 
 from noisewalk.data import DataSplits, create_dataset
-from noisewalk.models.build import noisy_network
+from noisewalk.models.build import network_for
+from noisewalk.recipe import Recipe
 from noisewalk.results.files import environment
 from noisewalk.train.checkpoint import load_checkpoint, save_checkpoint
-from noisewalk.train.loop import TrainConfig, evaluate, resolve_device, seed_everything, train
-from noisewalk.train.vant import VANT_ALPHA
+from noisewalk.train.loop import evaluate, resolve_device, seed_everything, train
 
 
 @dataclass
@@ -121,38 +121,12 @@ def run_job(task: JobTask) -> JobOutcome:
 
 
 def _run(task: JobTask) -> JobOutcome:
-    cfg = task.config
+    recipe = Recipe.model_validate(task.config)
     dev = resolve_device(task.device)
-    data = _dataset(cfg["data"]["name"], task.data_root)
-    seed = cfg["training"]["seed"]
-    seed_everything(seed)
-    model = noisy_network(
-        cfg["model"]["name"],
-        data,
-        batchnorm=cfg["model"]["batchnorm"],
-        noise=cfg["noise"]["type"],
-        at_batchnorm=cfg["noise"]["at_batchnorm"],
-        noise_options=cfg["noise"]["options"],
-        quant=cfg.get("quant"),
-    )
-    training = cfg["training"]
-    config = TrainConfig(
-        epochs=training["epochs"],
-        lr=training["lr"],
-        batch_size=training["batch_size"],
-        weight_decay=training["weight_decay"],
-        sigma=training["sigma"],
-        sites=training["sites"],
-        warmup_epochs=training["warmup_epochs"],
-        clamp_weights=training["clamp_weights"],
-        class_weighted=training.get("class_weighted", False),
-        augment=training["augment"],
-        last_epochs=training["last_epochs"],
-        seed=seed,
-        noise_mode=training["noise"] if training["noise"].startswith("vant") else "fixed",
-        vant_alpha=training.get("vant_alpha", VANT_ALPHA),
-        vant_theta=training.get("vant_theta"),
-    )
+    data = _dataset(recipe.data.name, task.data_root)
+    seed_everything(recipe.training.seed)
+    model = network_for(recipe, data)
+    config = recipe.training.train_config()
     state = load_checkpoint(task.checkpoint)
     resumed_from = int(state["epoch"]) if state is not None else 0
     result = train(

@@ -10,7 +10,6 @@ draws), packing several levels into one forward pass through per-sample noise le
 from __future__ import annotations
 
 import math
-import random
 import time
 import warnings
 from collections.abc import Callable, Generator, Sequence
@@ -25,96 +24,13 @@ from torch import Tensor, nn
 from noisewalk.data import DataSplits, TensorData, TensorLoader
 from noisewalk.data import class_weights as inverse_frequencies
 from noisewalk.errors import InvalidParameterError
+from noisewalk.recipe import TrainConfig
 from noisewalk.sites import NoisyModel, SiteSelector
 from noisewalk.train.checkpoint import restore_training_state, training_state
+from noisewalk.train.device import place, resolve_device, seed_everything, use_channels_last  # noqa: F401
 from noisewalk.train.memory import reuse_freed_memory
-from noisewalk.train.vant import NOISE_MODES, fluctuating_sigma, training_sigma
-from noisewalk.validate import check_choice, check_positive_int, check_range, check_sigma
-
-
-def resolve_device(device: str | torch.device = "auto") -> torch.device:
-    """``auto`` picks CUDA when available, else the CPU."""
-    if isinstance(device, torch.device):
-        return device
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if device not in ("cpu", "cuda") and not device.startswith("cuda:"):
-        raise InvalidParameterError(f"device={device!r} is not allowed; choose 'auto', 'cpu' or 'cuda'")
-    if device.startswith("cuda") and not torch.cuda.is_available():
-        raise InvalidParameterError(f"device={device!r} was asked for but no CUDA device is available")
-    return torch.device(device)
-
-
-def seed_everything(seed: int) -> None:
-    """Seed Python, NumPy and torch (all devices) for a reproducible run."""
-    random.seed(seed)
-    np.random.seed(seed % 2**32)
-    torch.manual_seed(seed)
-
-
-@dataclass
-class TrainConfig:
-    """How to train. Defaults follow the papers' recipe (Adam, cosine decay, batch 128)."""
-
-    epochs: int = 20
-    """Passes over the training set."""
-    lr: float = 1e-3
-    """Adam's learning rate at the start of the cosine decay."""
-    batch_size: int = 128
-    """Samples per optimizer step."""
-    weight_decay: float = 0.0
-    """Adam's L2 penalty (the papers use none)."""
-    sigma: float = 0.0
-    """Training noise level at the chosen sites; 0 trains without noise."""
-    sites: SiteSelector = None
-    """Sites that carry the training noise (None: all sites)."""
-    noise_mode: str = "fixed"
-    """``fixed`` (every image at ``sigma``), ``vant`` (per-image levels drawn around it
-    every mini-batch) or ``vant-epoch`` (one level drawn per epoch); see ``noisewalk.train.vant``."""
-    vant_alpha: float = 0.45
-    """VANT: the share of ``sigma`` every image gets (``alpha * sigma + theta * |z|``)."""
-    vant_theta: float | None = None
-    """VANT: the scale of the random part; None takes the authors' value for ``sigma``."""
-    warmup_epochs: int = 0
-    """Epochs over which the training noise rises linearly from 0 to ``sigma``."""
-    clamp_weights: bool = False
-    """Clamp every weight to [-1, 1] after each optimizer step."""
-    class_weighted: bool = False
-    """Weight the loss of each class by its inverse frequency in the training split, as the
-    papers train keyword spotting (``noisewalk.data.class_weights``)."""
-    augment: bool = True
-    """Use the dataset's usual augmentation (crop and flip for images)."""
-    channels_last: bool | None = None
-    """Lay out image batches and convolution weights channels-last (NHWC in memory), which
-    oneDNN's CPU convolutions run faster on. None: on the CPU, for models with 2-D
-    convolutions (Brevitas-quantized ones excepted)."""
-    last_epochs: int = 5
-    """The reported accuracy is the mean test accuracy over this many final epochs."""
-    seed: int = 0
-    """Seeds the batch order and the noise draws."""
-
-    def __post_init__(self) -> None:
-        check_positive_int("epochs", self.epochs)
-        check_positive_int("batch_size", self.batch_size)
-        check_positive_int("last_epochs", self.last_epochs)
-        check_range("lr", self.lr, low=0.0, low_open=True)
-        check_range("weight_decay", self.weight_decay, low=0.0)
-        self.sigma = check_sigma("sigma", self.sigma)
-        check_choice("noise_mode", self.noise_mode, NOISE_MODES)
-        check_range("vant_alpha", self.vant_alpha, low=0.0)
-        if self.vant_theta is not None:
-            check_range("vant_theta", self.vant_theta, low=0.0)
-        if isinstance(self.warmup_epochs, bool) or not isinstance(self.warmup_epochs, int) or self.warmup_epochs < 0:
-            raise InvalidParameterError(f"warmup_epochs must be an integer >= 0; got {self.warmup_epochs!r}")
-
-    def sigma_at(self, epoch: int) -> float:
-        """Training noise level in ``epoch`` (0-based), after the warm-up ramp."""
-        if self.warmup_epochs and epoch < self.warmup_epochs:
-            return self.sigma * (epoch + 1) / (self.warmup_epochs + 1)
-        return self.sigma
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+from noisewalk.train.vant import fluctuating_sigma, training_sigma
+from noisewalk.validate import check_positive_int, check_range, check_sigma
 
 
 @dataclass
@@ -137,28 +53,6 @@ def _advance(sched: torch.optim.lr_scheduler.LRScheduler, *, quietly: bool) -> N
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=r"Detected call of `lr_scheduler\.step\(\)` before")
         sched.step()
-
-
-def place(model: nn.Module, device: torch.device, channels_last: bool | None) -> bool:
-    """Move ``model`` to ``device`` in the layout ``channels_last`` resolves to (see
-    :func:`use_channels_last`); returns whether that layout is channels-last."""
-    model.to(device)
-    chosen = use_channels_last(channels_last, model, device)
-    if chosen:
-        model.to(memory_format=torch.channels_last)
-    return chosen
-
-
-def use_channels_last(choice: bool | None, model: nn.Module, device: torch.device) -> bool:
-    """``TrainConfig.channels_last`` resolved for ``model`` on ``device`` (see there)."""
-    if choice is not None:
-        return bool(choice)
-    modules = list(model.modules())
-    return (
-        device.type == "cpu"
-        and any(isinstance(m, nn.Conv2d) for m in modules)
-        and not any(type(m).__module__.startswith("brevitas") for m in modules)
-    )
 
 
 def _accuracy(model: nn.Module, loader: TensorLoader) -> float:

@@ -29,17 +29,13 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from noisewalk.recipe import VANT_ALPHA
 from noisewalk.validate import check_range, check_sigma
 
 if TYPE_CHECKING:
-    from noisewalk.train.loop import TrainConfig
-
-VANT_ALPHA = 0.45
-"""The authors' default share of sigma_train that every image gets."""
+    from noisewalk.recipe import TrainConfig
 VANT_THETA_TABLE: tuple[tuple[float, float], ...] = ((0.5, 0.25), (1.1, 0.45), (1.5, 0.65), (2.1, 0.85))
 """(sigma_train, theta) pairs of the authors' configurations."""
-NOISE_MODES = ("fixed", "vant", "vant-epoch")
-"""How the training noise level is drawn: one fixed level, VANT per image, VANT per epoch."""
 
 
 def vant_theta(sigma_train: float) -> float:

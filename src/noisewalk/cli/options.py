@@ -1,0 +1,188 @@
+"""Command-line options generated from the recipe's fields (``noisewalk.recipe``).
+
+Every field of the recipe parts a command takes becomes one option, with the field's
+docstring as its help and its default as the option's default. A command decorated
+with :func:`recipe_options` receives its recipe as a nested dict in the ``recipe``
+argument, shaped as a study spec's sections, ready for ``parse_spec``. A field added to
+the recipe therefore reaches the command line, the spec, the store and the worker at once.
+
+Option names: ``--<field>`` for the training section, ``--<section>`` for a section's
+``name`` or ``type`` (``--model``, ``--data``, ``--noise``), ``--<section>-<field>`` for the
+others, unless the field's metadata names its option (``cli``), as ``--train-noise``.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+from enum import Enum
+from typing import Annotated, Any, Literal, get_args, get_origin, get_type_hints
+
+import typer
+from pydantic import BaseModel
+from pydantic.fields import FieldInfo
+
+from noisewalk.cli.common import errors, parse_sites
+from noisewalk.errors import InvalidParameterError
+from noisewalk.recipe import DataRecipe, EvaluationRecipe, ModelRecipe, NoiseRecipe, QuantRecipe, TrainingRecipe
+
+SECTIONS: dict[str, type[BaseModel]] = {
+    "model": ModelRecipe,
+    "data": DataRecipe,
+    "noise": NoiseRecipe,
+    "training": TrainingRecipe,
+    "evaluation": EvaluationRecipe,
+    "quant": QuantRecipe,
+}
+"""The recipe parts whose fields are options, by their spec section."""
+
+CLI_NAMES = {("model", "batchnorm"): "--batchnorm", ("noise", "sites"): "--sites", ("noise", "walk"): "--walk"}
+"""Option names that read better than the rule gives (kept beside the rule, not in the recipe)."""
+
+
+def option_name(section: str, name: str, field: FieldInfo) -> str:
+    """The option a recipe field becomes (see the module docstring)."""
+    extra = field.json_schema_extra if isinstance(field.json_schema_extra, dict) else {}
+    if "cli" in extra:
+        return str(extra["cli"])
+    if (section, name) in CLI_NAMES:
+        return CLI_NAMES[(section, name)]
+    if section in ("training", "quant"):
+        return "--" + name.replace("_", "-")
+    if name in ("name", "type"):
+        return f"--{section}"
+    return f"--{section}-{name.replace('_', '-')}"
+
+
+def _parse_options(text: str | None) -> dict[str, Any] | None:
+    """``"ratio=0.5,executions=2,draws=pooled"`` as a dict of bools, ints, floats and strings."""
+    if text is None or not text.strip():
+        return None
+    out: dict[str, Any] = {}
+    for part in text.split(","):
+        key, sep, raw = part.partition("=")
+        if not sep or not key.strip():
+            raise InvalidParameterError(f"--noise-options {text!r}: write KEY=VALUE pairs separated by commas")
+        raw = raw.strip()
+        value: Any = raw
+        if raw.lower() in ("true", "false"):
+            value = raw.lower() == "true"
+        else:
+            for kind in (int, float):
+                try:
+                    value = kind(raw)
+                    break
+                except ValueError:
+                    continue
+        out[key.strip()] = value
+    return out
+
+
+def _cli_type(field: FieldInfo) -> tuple[Any, Any]:
+    """(option type, parser of the option's value or None) for a field."""
+    ann = field.annotation
+    args = [a for a in get_args(ann) if a is not type(None)]
+    optional = type(None) in get_args(ann)
+    base = args[0] if optional and len(args) == 1 else ann
+    if get_origin(base) is Annotated:
+        base = get_args(base)[0]
+    if base in (bool, int, float, str):
+        return (base | None if optional or field.is_required() else base), None
+    if isinstance(base, type) and issubclass(base, Enum):
+        return str, None
+    if get_origin(base) is Literal:
+        return str, None
+    if get_origin(base) is dict:
+        return str | None, _parse_options
+    members = [get_args(a)[0] if get_origin(a) is Annotated else a for a in args]
+    if any(get_origin(a) is list for a in members):  # a site choice: "all" or a list
+        return str | None, lambda text: parse_sites(text) or "all"
+    raise TypeError(f"no command-line form for a field of type {ann}")  # pragma: no cover (a new recipe type)
+
+
+def _default(field: FieldInfo) -> Any:
+    if field.is_required():
+        return None
+    value = field.get_default(call_default_factory=True)
+    if isinstance(value, Enum):
+        return value.value
+    if isinstance(value, (dict, list)) or value == "all":
+        return None
+    return value
+
+
+def recipe_fields(skip: set[tuple[str, str]] = frozenset()) -> list[tuple[str, str, FieldInfo]]:
+    """(section, field name, field) of every recipe field a command takes as an option."""
+    return [(s, n, f) for s, cls in SECTIONS.items() for n, f in cls.model_fields.items() if (s, n) not in skip]
+
+
+def recipe_options(skip: set[tuple[str, str]] = frozenset(), **defaults: Any):
+    """Decorate a command taking ``recipe: dict``: adds an option per recipe field (but
+    ``skip``), with the command's own ``defaults`` (by field name, as ``epochs=40``)."""
+    fields = recipe_fields(skip)
+
+    def decorate(command):
+        hints = get_type_hints(command, include_extras=True)
+        own = [
+            p.replace(annotation=hints.get(name, p.annotation))
+            for name, p in inspect.signature(command).parameters.items()
+            if name != "recipe"
+        ]
+        params, parsers = [], {}
+        for section, name, field in fields:
+            kind, parser = _cli_type(field)
+            key = f"{section}__{name}"
+            parsers[key] = parser
+            help_text = (field.description or "").replace("[", "\\[")
+            default = defaults.get(name, _default(field))
+            flag = option_name(section, name, field)
+            if kind is bool:
+                flag = f"{flag}/--no-{flag[2:]}"
+            option = typer.Option(flag, help=help_text)
+            params.append(
+                inspect.Parameter(
+                    key, inspect.Parameter.KEYWORD_ONLY, default=default, annotation=Annotated[kind, option]
+                )
+            )
+
+        @functools.wraps(command)
+        def wrapper(**kwargs: Any) -> Any:
+            with errors():
+                recipe = _sections(parsers, kwargs)
+            return command(recipe=recipe, **kwargs)
+
+        wrapper.__signature__ = inspect.Signature(
+            [p.replace(kind=inspect.Parameter.KEYWORD_ONLY) for p in own] + params
+        )
+        return wrapper
+
+    return decorate
+
+
+def _sections(parsers: dict[str, Any], kwargs: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """The recipe options (removed from ``kwargs``) as a spec's sections."""
+    recipe: dict[str, dict[str, Any]] = {}
+    for key, parser in parsers.items():
+        value = kwargs.pop(key)
+        value = parser(value) if parser is not None else value
+        if value is not None:
+            section, name = key.split("__")
+            recipe.setdefault(section, {})[name] = value
+    quant = recipe.pop("quant", {})
+    if quant.get("quant_bits") is not None:  # one quantized setting, as a spec's [quant] states it
+        recipe["quant"] = {
+            "bits": [quant["quant_bits"]],
+            "act_scaling": [quant.get("act_scaling", "dynamic")],
+            "scale": [quant["scale"]] if quant.get("scale") is not None else [],
+            "include_float": False,
+        }
+    elif quant.get("scale") is not None or quant.get("act_scaling", "dynamic") != "dynamic":
+        raise InvalidParameterError("--act-scaling and --scale apply to quantized models; give --quant-bits")
+    return recipe
+
+
+def option_paths() -> dict[str, str]:
+    """Field path (``training.epochs``) → option (``--epochs``), to name options in errors."""
+    names = {f"{s}.{n}": option_name(s, n, f) for s, n, f in recipe_fields()}
+    names.update({"quant.bits": "--quant-bits", "quant.scale": "--scale", "quant.act_scaling": "--act-scaling"})
+    return names

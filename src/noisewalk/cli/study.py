@@ -1,0 +1,152 @@
+"""Studies: ``sweep`` runs one from its spec, ``status`` and ``export`` read its store,
+``report`` writes the HTML report."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+from noisewalk.cli.common import app, console, errors, failure_lines, out_console, sweep_report
+
+
+@app.command("report")
+def report_cmd(
+    directory: Annotated[Path, typer.Argument(help="A run directory, a study folder, or a folder holding several.")],
+    out: Annotated[Path | None, typer.Option(help="HTML file to write (default DIR/report.html).")] = None,
+    activations: Annotated[
+        bool, typer.Option(help="Rebuild networks from their checkpoints: activation histograms, self-binarization.")
+    ] = False,
+    data_root: Annotated[str | None, typer.Option(help="Folder holding the dataset files (for --activations).")] = None,
+    device: Annotated[str, typer.Option(help="Device for --activations: auto, cpu or cuda.")] = "cpu",
+) -> None:
+    """Write a self-contained HTML report of finished or running studies, tables beside it as Markdown and CSV."""
+    from noisewalk.report.page import build_report
+    from noisewalk.results import load_studies
+
+    with errors():
+        studies = load_studies(directory)
+        result = build_report(
+            studies, out or directory / "report.html", activations=activations, data_root=data_root, device=device
+        )
+    for study in studies:
+        counts = study.evaluation_counts()
+        done, total = counts["done"], sum(counts.values())
+        out_console.print(f"{study.name}: {done} of {total} evaluations done")
+    out_console.print(f"{len(result.figures)} plots, {len(result.tables) // 2} tables (Markdown and CSV beside it)")
+    out_console.print(f"report: {result.html}")
+
+
+@app.command()
+def sweep(
+    spec: Annotated[Path, typer.Argument(help="Experiment spec (TOML), see docs/sweeps.md.")],
+    executor: Annotated[str, typer.Option(help="local, ray or slurm.")] = "local",
+    workers: Annotated[int, typer.Option(help="Training jobs at the same time (local: >1 uses processes).")] = 1,
+    out: Annotated[Path | None, typer.Option(help="Study folder (default: runs/<spec name>).")] = None,
+    device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
+    threads: Annotated[int, typer.Option(help="torch threads per job.")] = 1,
+    ray_address: Annotated[str | None, typer.Option(help="Ray cluster (default: the spec's, else local).")] = None,
+    retry_failed: Annotated[bool, typer.Option(help="Run trials that failed in an earlier run again.")] = True,
+    quiet: Annotated[bool, typer.Option(help="No progress display.")] = False,
+) -> None:
+    """Run a noise study from its spec; rerun the same command to continue an interrupted one."""
+    from noisewalk.sweep.runner import run_study
+    from noisewalk.sweep.spec import load_spec
+
+    with errors():
+        parsed, sites = load_spec(spec)
+        folder = out or Path("runs") / parsed.name
+        columns = (
+            TextColumn("[bold]{task.description}"),
+            BarColumn(),
+            TextColumn("{task.fields[counts]}"),
+            TimeElapsedColumn(),
+            TextColumn("eta"),
+            TimeRemainingColumn(),
+        )
+        try:
+            with Progress(*columns, console=console, disable=quiet) as bar:
+                task = bar.add_task(parsed.name, total=None, counts="planning")
+
+                def update(p) -> None:
+                    text = f"done {p.done}/{p.total} · running {p.running} · failed {p.failed}"
+                    if parsed.adaptive:
+                        text += f" · round {p.round}"
+                    bar.update(task, total=p.total, completed=p.done + p.failed, counts=text)
+
+                result = run_study(
+                    parsed,
+                    folder,
+                    sites=sites,
+                    spec_text=spec.read_text(),
+                    executor=executor,
+                    workers=workers,
+                    device=device,
+                    threads=threads,
+                    ray_address=ray_address,
+                    retry_failed=retry_failed,
+                    progress=update,
+                )
+        except KeyboardInterrupt:
+            console.print(f"interrupted: run the same command again to continue (results so far are in {folder})")
+            raise typer.Exit(130) from None
+    sweep_report(result.curves, f"{parsed.name}: midpoint noise level μ")
+    c = result.counts
+    out_console.print(
+        f"{c['done']} of {c['total']} trials done, {c['failed']} failed; {result.trained} networks trained"
+        f" ({result.resumed} resumed from a checkpoint) in {result.seconds:.1f} s with {executor}"
+    )
+    if result.failures:
+        out_console.print(f"failed trials, by error:\n{failure_lines(result.failures)}", highlight=False)
+    out_console.print(f"results: {folder / 'study.sqlite'}")
+    if c["failed"]:
+        raise typer.Exit(1)
+
+
+@app.command()
+def status(
+    folder: Annotated[Path, typer.Argument(help="Study folder (the --out of `noisewalk sweep`).")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print the status as JSON.")] = False,
+) -> None:
+    """How far a study is: trials per status, failures, and mu of every curve so far."""
+    from noisewalk.measure.curves import study_curves
+    from noisewalk.results.store import Store
+
+    with errors(), Store(folder, readonly=True) as store:
+        counts, jobs, failures = store.counts(), store.job_counts(), store.failures()
+        log = bool(store.info().get("spec", {}).get("evaluation", {}).get("log_fit", False))
+        curves = study_curves(store.rows(), log=log)
+    if as_json:
+        record = {
+            "trials": counts,
+            "jobs": jobs,
+            "failures": [{"error": e, "trials": n} for e, n in failures],
+            "curves": [c.to_dict() for c in curves],
+        }
+        out_console.print_json(json.dumps(record, default=str).replace("NaN", "null"))
+        return
+    out_console.print(
+        f"trials: {counts['done']} done, {counts['running']} running, {counts['pending']} pending,"
+        f" {counts['failed']} failed, {counts['total']} in all; training jobs: {jobs['done']} of {jobs['total']} done"
+    )
+    if failures:
+        out_console.print(f"failed trials, by error:\n{failure_lines(failures)}", highlight=False)
+    sweep_report(curves, f"{folder}: midpoint noise level μ")
+
+
+@app.command()
+def export(
+    folder: Annotated[Path, typer.Argument(help="Study folder.")],
+    format: Annotated[str, typer.Option("--format", help="csv or parquet.")] = "csv",
+    out: Annotated[Path | None, typer.Option(help="Output file (default: FOLDER/trials.<format>).")] = None,
+) -> None:
+    """Write every trial of a study (one row each, with its job's columns) as CSV or Parquet."""
+    from noisewalk.results.store import Store
+
+    with errors(), Store(folder, readonly=True) as store:
+        path = store.export(out or folder / f"trials.{format}", format)
+        rows = store.counts()["total"]
+    out_console.print(f"{rows} trials written to {path}")
