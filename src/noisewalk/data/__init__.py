@@ -7,35 +7,7 @@ slices of a random permutation; augmentation works on a whole batch at once.
 
 from __future__ import annotations
 
-from noisewalk.data.core import (
-    DataSplits,
-    TensorData,
-    TensorLoader,
-    class_weights,
-    hflip,
-    random_crop,
-    random_crop_flip,
-)
-from noisewalk.registry import Registry
-
-DATASETS: Registry[DataSplits] = Registry("dataset")
-
-
-def register_dataset(name: str | None = None):
-    """Decorator: add a loader ``f(*, root, download, **kw) -> DataSplits``."""
-    return DATASETS.register(name)
-
-
-def create_dataset(name: str, *, root: str | None = None, download: bool = False, **kwargs) -> DataSplits:
-    """Load a dataset by name (see ``list_datasets()``)."""
-    return DATASETS.create(name, root=root, download=download, **kwargs)
-
-
-def list_datasets() -> list[str]:
-    return DATASETS.names()
-
-
-from noisewalk.data import (  # noqa: E402,F401  (registration)
+from noisewalk.data import (  # noqa: F401  (registration)
     cifar,
     cinic,
     digits,
@@ -45,6 +17,16 @@ from noisewalk.data import (  # noqa: E402,F401  (registration)
     svhn,
     tiny_imagenet,
 )
+from noisewalk.data.core import (
+    DataSplits,
+    TensorData,
+    TensorLoader,
+    class_weights,
+    hflip,
+    random_crop,
+    random_crop_flip,
+)
+from noisewalk.data.registry import DATASETS, create_dataset, list_datasets, register_dataset
 
 __all__ = [
     "DATASETS",

@@ -17,11 +17,11 @@ from typing import Any
 import numpy as np
 import torch
 
-from noisewalk.data import register_dataset
 from noisewalk.data.cache import cached, fingerprint
 from noisewalk.data.core import DataSplits
 from noisewalk.data.files import check_md5, data_root, find_folder, missing
 from noisewalk.data.images import arrays_entry, crop_flip, load_image_tree, splits_from_arrays
+from noisewalk.data.registry import register_dataset
 from noisewalk.errors import DatasetError
 
 BATCHES = "cifar-10-batches-py"

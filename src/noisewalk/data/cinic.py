@@ -11,10 +11,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from noisewalk.data import register_dataset
 from noisewalk.data.core import DataSplits
 from noisewalk.data.files import data_root, locate
 from noisewalk.data.images import crop_flip, load_image_tree
+from noisewalk.data.registry import register_dataset
 
 NAMES = ("CINIC-10", "cinic10", "cinic-10", "CINIC10")
 URL = "https://datashare.ed.ac.uk/handle/10283/3192"

@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import torch
 
-from noisewalk.data import register_dataset
 from noisewalk.data.core import DataSplits, TensorData
+from noisewalk.data.registry import register_dataset
 
 
 @register_dataset("digits")

@@ -18,10 +18,10 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from noisewalk.data import register_dataset
 from noisewalk.data.cache import cached, fingerprint
 from noisewalk.data.core import Augment, DataSplits, TensorData, random_crop_flip
 from noisewalk.data.files import chunks, data_root, list_files, missing, parallel_map
+from noisewalk.data.registry import register_dataset
 from noisewalk.errors import DatasetError
 from noisewalk.validate import check_choice
 

@@ -15,11 +15,11 @@ from typing import Any
 import numpy as np
 import torch
 
-from noisewalk.data import register_dataset
 from noisewalk.data.cache import cached, fingerprint
 from noisewalk.data.core import DataSplits
 from noisewalk.data.files import check_md5, data_root, locate
 from noisewalk.data.images import arrays_entry, splits_from_arrays
+from noisewalk.data.registry import register_dataset
 from noisewalk.errors import DatasetError
 
 FILES = {

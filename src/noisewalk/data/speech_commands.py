@@ -37,11 +37,11 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from noisewalk.data import register_dataset
 from noisewalk.data.cache import cached, fingerprint
 from noisewalk.data.core import DataSplits, TensorData
 from noisewalk.data.files import chunks, data_root, list_files, locate, parallel_map
 from noisewalk.data.mfcc import MfccSettings, mfcc
+from noisewalk.data.registry import register_dataset
 from noisewalk.errors import DatasetError
 from noisewalk.validate import check_choice
 

@@ -14,11 +14,11 @@ from typing import Any
 
 import torch
 
-from noisewalk.data import register_dataset
 from noisewalk.data.cache import cached, fingerprint
 from noisewalk.data.core import DataSplits
 from noisewalk.data.files import data_root, list_files, locate
 from noisewalk.data.images import IMAGE_SUFFIXES, arrays_entry, crop_flip, decode_images, scan_split, splits_from_arrays
+from noisewalk.data.registry import register_dataset
 from noisewalk.errors import DatasetError
 
 NAMES = ("tiny-imagenet-200", "tiny-imagenet", "tiny_imagenet", "TinyImageNet")

@@ -35,7 +35,11 @@ def noisy_network(
 def network_for(recipe: Recipe, data: DataSplits) -> NoisyModel:
     """A freshly initialized network as ``recipe`` describes it (seed the generators first)."""
     return noisy_network(
-        recipe.model.name, data, batchnorm=recipe.model.batchnorm, noise=recipe.noise.type,
-        at_batchnorm=recipe.noise.at_batchnorm, noise_options=dict(recipe.noise.options),
+        recipe.model.name,
+        data,
+        batchnorm=recipe.model.batchnorm,
+        noise=recipe.noise.type,
+        at_batchnorm=recipe.noise.at_batchnorm,
+        noise_options=dict(recipe.noise.options),
         quant=None if recipe.quant is None else recipe.quant.model_dump(),
     )

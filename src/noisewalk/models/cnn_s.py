@@ -15,7 +15,7 @@ import torch
 from torch import nn
 
 from noisewalk.errors import InvalidParameterError
-from noisewalk.models import register_model
+from noisewalk.models.registry import register_model
 
 
 class CNNS(nn.Module):

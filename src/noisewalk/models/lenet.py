@@ -12,7 +12,7 @@ from collections import OrderedDict
 import torch
 from torch import nn
 
-from noisewalk.models import register_model
+from noisewalk.models.registry import register_model
 
 
 class LeNet5(nn.Module):

@@ -7,7 +7,7 @@ from collections import OrderedDict
 
 from torch import nn
 
-from noisewalk.models import register_model
+from noisewalk.models.registry import register_model
 
 
 class MLP(nn.Sequential):

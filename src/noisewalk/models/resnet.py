@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from torch import nn
 
-from noisewalk.models import register_model
+from noisewalk.models.registry import register_model
 from noisewalk.models.torchvision_models import remove_batchnorm, with_in_channels
 
 

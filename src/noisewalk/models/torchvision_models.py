@@ -7,7 +7,7 @@ import functools
 from torch import nn
 
 from noisewalk.errors import InvalidParameterError
-from noisewalk.models import MODELS
+from noisewalk.models.registry import MODELS
 
 
 def with_in_channels(conv: nn.Conv2d, in_channels: int) -> nn.Conv2d:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from noisewalk.models import register_model
+from noisewalk.models.registry import register_model
 from noisewalk.models.torchvision_models import with_in_channels
 
 

@@ -100,7 +100,9 @@ def load_store(path: str | Path) -> Study:
                 dict(zip(_JOB_COLUMNS, r, strict=True))
                 for r in db.execute(f"SELECT {', '.join(_JOB_COLUMNS)} FROM jobs ORDER BY rowid")
             ]
-            trials = db.execute(f"SELECT {', '.join(_TRIAL_COLUMNS)} FROM trials ORDER BY rowid").fetchall()
+            has_spec = any(row[1] == "spec" for row in db.execute("PRAGMA table_info(trials)"))
+            columns = ", ".join(_TRIAL_COLUMNS) + (", spec" if has_spec else ", NULL")
+            trials = db.execute(f"SELECT {columns} FROM trials ORDER BY rowid").fetchall()
         except sqlite3.DatabaseError as exc:
             raise InvalidParameterError(f"{db_path} is not a results store this version can read: {exc}") from None
     finally:
@@ -111,13 +113,16 @@ def load_store(path: str | Path) -> Study:
             f"{db_path} has store schema version {version}; this version reads {', '.join(SCHEMA_VERSIONS)}"
         )
     spec = info.get("spec") or {}
-    walk = bool(spec.get("noise", {}).get("walk"))
+    specs = info.get("specs") or {str(spec.get("name")): spec}
+    spec_of = {}  # each network's spec: the one that planned its first trial
+    for job_id, *_rest, name in trials:
+        spec_of.setdefault(job_id, specs.get(str(name), spec))
     networks: dict[str, Network] = {}
     for j in jobs:
         checkpoint = root / "checkpoints" / f"{j['job_id']}.pt"
         networks[j["job_id"]] = Network(
             id=j["job_id"],
-            config=flat_config(_loads(j["config"], {}), spec),
+            config=flat_config(_loads(j["config"], {}), spec_of.get(j["job_id"], spec)),
             status=j["status"],
             seed=j["seed"],
             train_sigma=float(j["train_sigma"]),
@@ -132,15 +137,17 @@ def load_store(path: str | Path) -> Study:
             finished=j["finished_at"],
         )
     sites: dict[str, None] = {}
-    for job_id, selection, sigma, status, accuracies, error in trials:
+    for job_id, selection, sigma, status, accuracies, error, name in trials:
+        walk = bool(specs.get(str(name), spec).get("noise", {}).get("walk"))
         site = selection if walk else GLOBAL_SITE
         if walk:
             sites[selection] = None
         networks[job_id].evaluations.append(
             Evaluation(float(sigma), [float(a) for a in _loads(accuracies, [])], site, status, error)
         )
+    names = [str(n) for n in specs if n != "None"] or [spec.get("name") or root.resolve().name]
     return Study(
-        name=spec.get("name") or root.resolve().name,
+        name=" + ".join(names),
         source=root,
         kind="store",
         config=spec,

@@ -149,16 +149,25 @@ class Store:
                 raise InvalidParameterError(f"{self.root} holds no study (no {DB_NAME}); run `noisewalk sweep` first")
             self.db = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True)
         else:
-            self.root.mkdir(parents=True, exist_ok=True)
-            self.db = sqlite3.connect(self.path)
-            self.db.execute("PRAGMA journal_mode=WAL")
-            self.db.execute("PRAGMA synchronous=FULL")
-            self.db.executescript(SCHEMA)
-            self.db.execute(
-                "INSERT OR IGNORE INTO study VALUES ('schema_version', ?), ('created', ?)",
-                (str(SCHEMA_VERSION), _json(_now())),
-            )
-            self.db.commit()
+            try:
+                self.root.mkdir(parents=True, exist_ok=True)
+                self.db = sqlite3.connect(self.path)
+                self.db.execute("PRAGMA journal_mode=WAL")
+                self.db.execute("PRAGMA synchronous=FULL")
+                self.db.executescript(SCHEMA)
+                self.db.execute(
+                    "INSERT OR IGNORE INTO study VALUES ('schema_version', ?), ('created', ?)",
+                    (str(SCHEMA_VERSION), _json(_now())),
+                )
+                columns = {row[1] for row in self.db.execute("PRAGMA table_info(trials)")}
+                if "spec" not in columns:  # stores written before several specs could share a folder
+                    self.db.execute("ALTER TABLE trials ADD COLUMN spec TEXT")
+                self.db.commit()
+            except (OSError, sqlite3.OperationalError) as exc:
+                reason = getattr(exc, "strerror", None) or str(exc)
+                raise InvalidParameterError(
+                    f"cannot write the study folder {self.root}: {reason}; choose a writable folder (--out)"
+                ) from None
         self.db.row_factory = sqlite3.Row
 
     # -- lifetime --
@@ -180,9 +189,16 @@ class Store:
 
     # -- the study --
     def record_spec(self, spec: dict[str, Any], text: str | None = None) -> None:
-        """Remember the spec of this run (and its TOML text, written beside the database)."""
+        """Remember the spec of this run (and its TOML text, written beside the database).
+
+        A folder may hold the trials of several specs: each is kept under its name
+        (``specs``), ``spec`` is the latest, and each trial names the spec that planned it."""
+        self.spec_name = spec.get("name")
+        specs = self.info().get("specs", {})
+        specs[str(self.spec_name)] = spec
         with self.db:
             self.db.execute("INSERT OR REPLACE INTO study VALUES ('spec', ?)", (_json(spec),))
+            self.db.execute("INSERT OR REPLACE INTO study VALUES ('specs', ?)", (_json(specs),))
             self.db.execute("INSERT OR REPLACE INTO study VALUES ('environment', ?)", (_json(environment()),))
         if text is not None:
             write_atomic(self.root / "spec.toml", text)
@@ -210,8 +226,8 @@ class Store:
                 for t in job.trials:
                     new += self.db.execute(
                         "INSERT OR IGNORE INTO trials (trial_id, job_id, curve_id, config, selection, sigma,"
-                        " repetition, seed, model, dataset, noise, train_noise, status)"
-                        " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,'pending')",
+                        " repetition, seed, model, dataset, noise, train_noise, status, spec)"
+                        " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,'pending',?)",
                         (
                             t.trial_id,
                             t.job_id,
@@ -225,6 +241,7 @@ class Store:
                             job.config["data"]["name"],
                             job.config["noise"]["type"],
                             recipe,
+                            getattr(self, "spec_name", None),
                         ),
                     ).rowcount
         return new
@@ -249,7 +266,9 @@ class Store:
     def mark_running(self, job_id: str, trial_ids: Iterable[str]) -> None:
         with self.db:
             self.db.execute(
-                "UPDATE jobs SET status='running', attempts=attempts+1, started_at=? WHERE job_id=?", (_now(), job_id)
+                "UPDATE jobs SET status='running', attempts=attempts+1, started_at=COALESCE(started_at, ?)"
+                " WHERE job_id=?",
+                (_now(), job_id),
             )
             self.db.executemany("UPDATE trials SET status='running' WHERE trial_id=?", [(t,) for t in trial_ids])
 

@@ -88,8 +88,14 @@ class StudyResult:
 @contextmanager
 def study_lock(root: Path) -> Iterator[None]:
     """Hold the study's lock file; a second driver on the same folder is refused."""
-    root.mkdir(parents=True, exist_ok=True)
-    with open(root / ".lock", "w") as handle:
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+        handle = open(root / ".lock", "w")  # noqa: SIM115 (closed below)
+    except OSError as exc:
+        raise InvalidParameterError(
+            f"cannot write the study folder {root}: {exc.strerror}; choose a writable folder (--out)"
+        ) from None
+    with handle:
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:

@@ -10,6 +10,7 @@ the results store.
 from __future__ import annotations
 
 import functools
+import hashlib
 import math
 import os
 import socket
@@ -93,9 +94,41 @@ class JobOutcome:
         )
 
 
-def trial_seed(trial_id: str) -> int:
-    """Seed of a trial's noise draws, from its ID: a trial's result depends on nothing else."""
-    return int(trial_id, 16) % (2**63)
+def trial_seed(*trial_ids: str) -> int:
+    """Seed of the noise draws of trials evaluated together, from their IDs: their results
+    depend on nothing else (one trial alone: its own ID)."""
+    if len(trial_ids) == 1:
+        return int(trial_ids[0], 16) % (2**63)
+    digest = hashlib.sha256(",".join(sorted(trial_ids)).encode()).hexdigest()
+    return int(digest[:16], 16) % (2**63)
+
+
+def evaluate_trials(model, data: DataSplits, tasks: list[TrialTask], device) -> list[TrialOutcome]:
+    """Evaluate trials, those with the same sites and draws in one pass over the test set
+    (``evaluate`` packs their levels into each forward pass)."""
+    groups: dict[tuple[tuple[str, ...] | None, int], list[TrialTask]] = {}
+    for t in tasks:
+        groups.setdefault((tuple(t.sites) if t.sites is not None else None, t.repeats), []).append(t)
+    outcomes = []
+    for (sites, repeats), members in groups.items():
+        t0 = time.perf_counter()
+        try:
+            curve = evaluate(
+                model,
+                data.test,
+                [t.sigma for t in members],
+                repeats=repeats,
+                sites=None if sites is None else list(sites),
+                device=device,
+                seed=trial_seed(*(t.trial_id for t in members)),
+            )
+            seconds = (time.perf_counter() - t0) / len(members)
+            outcomes += [TrialOutcome(t.trial_id, curve.acc[i], seconds) for i, t in enumerate(members)]
+        except Exception as exc:
+            seconds = (time.perf_counter() - t0) / len(members)
+            error = f"{type(exc).__name__}: {exc}"
+            outcomes += [TrialOutcome(t.trial_id, None, seconds, error) for t in members]
+    return outcomes
 
 
 def _worker_name() -> str:
@@ -138,16 +171,7 @@ def _run(task: JobTask) -> JobOutcome:
         checkpoint=lambda s: save_checkpoint(task.checkpoint, s),
     )
     clean = evaluate(model, data.test, [0.0], device=dev).mean[0]
-    trials = []
-    for t in task.trials:
-        t0 = time.perf_counter()
-        try:
-            curve = evaluate(
-                model, data.test, [t.sigma], repeats=t.repeats, sites=t.sites, device=dev, seed=trial_seed(t.trial_id)
-            )
-            trials.append(TrialOutcome(t.trial_id, curve.acc[0], time.perf_counter() - t0))
-        except Exception as exc:
-            trials.append(TrialOutcome(t.trial_id, None, time.perf_counter() - t0, f"{type(exc).__name__}: {exc}"))
+    trials = evaluate_trials(model, data, task.trials, dev)
     return JobOutcome(
         task.job_id,
         history=result.history,

@@ -1,0 +1,60 @@
+"""The model registry: names to factories with one signature, and how to build them."""
+
+from __future__ import annotations
+
+from torch import nn
+
+from noisewalk.errors import InvalidParameterError
+from noisewalk.registry import Registry
+from noisewalk.validate import check_positive_int
+
+MODELS: Registry[nn.Module] = Registry("model")
+_EXAMPLE_INPUTS: dict[str, tuple[int, int, int]] = {}
+
+
+def register_model(name: str | None = None, *, example_input: tuple[int, int, int] = (3, 32, 32)):
+    """Decorator: add a factory ``f(*, num_classes, input_shape, batchnorm, **kw)``.
+
+    ``example_input`` is an input shape the model is built for (tests and ``noisewalk
+    sites --all`` use it).
+    """
+    register = MODELS.register(name)
+
+    def decorator(factory):
+        _EXAMPLE_INPUTS[name or factory.__name__] = tuple(example_input)
+        return register(factory)
+
+    return decorator
+
+
+def example_input(name: str) -> tuple[int, int, int]:
+    """An input shape (channels, height, width) the model ``name`` is built for."""
+    MODELS.get(name)  # unknown names list the valid ones
+    return _EXAMPLE_INPUTS.get(name, (3, 32, 32))
+
+
+def create_model(
+    name: str,
+    *,
+    num_classes: int = 10,
+    input_shape: tuple[int, int, int] = (3, 32, 32),
+    batchnorm: bool | None = None,
+    **kwargs,
+) -> nn.Module:
+    """Create a registered model with random weights.
+
+    ``batchnorm=None`` keeps the model's own default; ``False`` removes normalization
+    (replaced by identity), ``True`` adds it where the model offers it.
+    """
+    factory = MODELS.get(name)
+    check_positive_int("num_classes", num_classes, minimum=2)
+    if len(input_shape) != 3 or not all(isinstance(d, int) and d > 0 for d in input_shape):
+        raise InvalidParameterError(
+            f"input_shape must be three positive integers (channels, height, width); got {input_shape!r}"
+        )
+    return factory(num_classes=num_classes, input_shape=tuple(input_shape), batchnorm=batchnorm, **kwargs)
+
+
+def list_models(own: bool = False) -> list[str]:
+    """All model names (noisewalk's own first); ``own=True`` lists only noisewalk's."""
+    return MODELS.own_names() if own else MODELS.names()
