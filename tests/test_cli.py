@@ -71,7 +71,10 @@ def test_train_writes_results_with_config_versions_and_seed(tmp_path):
         (["train", "--sigma", "-1"], "must be finite and >= 0"),
         (["train", "--sigmas", "1:0.1:5"], "not a noise grid"),
         (["train", "--sigmas", "0.1,nan"], "finite"),
-        (["train", "--train-noise", "sometimes"], "--train-noise: Input should be 'none', 'matched', 'vant' or 'vant-epoch'"),
+        (
+            ["train", "--train-noise", "sometimes"],
+            "--train-noise: Input should be 'none', 'matched', 'vant' or 'vant-epoch'",
+        ),
         (["train", "--sites", "conv9", "--sigma", "0.1", "--epochs", "1", "--repeats", "1"], "unknown site 'conv9'"),
         (["train", "--epochs", "0"], "--epochs: Input should be greater than or equal to 1"),
         (["train", "--device", "tpu"], "device='tpu'"),

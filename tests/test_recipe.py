@@ -47,12 +47,23 @@ def test_spec_sections_are_the_recipe_parts():
 
 
 def test_every_training_field_reaches_the_stored_job_and_the_worker():
-    values = {"epochs": 3, "lr": 0.01, "batch_size": 16, "weight_decay": 0.1, "warmup_epochs": 1,
-              "clamp_weights": True, "class_weighted": True, "augment": False, "last_epochs": 2,
-              "vant_alpha": 0.3, "vant_theta": 0.2}
+    values = {
+        "epochs": 3,
+        "lr": 0.01,
+        "batch_size": 16,
+        "weight_decay": 0.1,
+        "warmup_epochs": 1,
+        "clamp_weights": True,
+        "class_weighted": True,
+        "augment": False,
+        "last_epochs": 2,
+        "vant_alpha": 0.3,
+        "vant_theta": 0.2,
+    }
     assert set(values) == set(TrainingOptions.model_fields), "a new training option needs a value here"
-    spec = parse_spec({"name": "t", "sigma": {"kind": "explicit", "values": [0.5]},
-                       "training": {"noise": "vant", **values}})
+    spec = parse_spec(
+        {"name": "t", "sigma": {"kind": "explicit", "values": [0.5]}, "training": {"noise": "vant", **values}}
+    )
     stored = plan_jobs(spec, [])  # nothing planned: the recipe alone
     assert stored == []
     recipe = job_recipe(spec, seed=4, train_sigma=0.5, train_sites=None)

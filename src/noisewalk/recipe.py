@@ -91,8 +91,11 @@ def section_fields(root: type[BaseModel], loc: tuple[Any, ...], data: Any) -> li
         field = model.model_fields.get(str(key))
         if field is None:
             return []
-        members = [m for m in get_args(field.annotation) or (field.annotation,)
-                   if isinstance(m, type) and issubclass(m, BaseModel)]
+        members = [
+            m
+            for m in get_args(field.annotation) or (field.annotation,)
+            if isinstance(m, type) and issubclass(m, BaseModel)
+        ]
         if not members:
             return []
         kind = node.get("kind") if isinstance(node, dict) else None
@@ -202,8 +205,9 @@ class NetworkTraining(TrainingRecipe):
     def train_config(self) -> TrainConfig:
         """The :class:`TrainConfig` that trains this network."""
         options = {k: getattr(self, k) for k in TrainingOptions.model_fields}
-        return TrainConfig(**options, sigma=self.sigma, sites=self.sites, seed=self.seed,
-                           noise_mode=noise_mode(self.noise))
+        return TrainConfig(
+            **options, sigma=self.sigma, sites=self.sites, seed=self.seed, noise_mode=noise_mode(self.noise)
+        )
 
 
 class TrainConfig(TrainingOptions):
@@ -310,8 +314,10 @@ class NoiseRecipe(NetworkNoise):
     @field_validator("sites", mode="before")
     @classmethod
     def _selector(cls, value: Any) -> Any:
-        items_ok = isinstance(value, list) and value and all(
-            isinstance(v, (int, str)) and not isinstance(v, bool) for v in value
+        items_ok = (
+            isinstance(value, list)
+            and value
+            and all(isinstance(v, (int, str)) and not isinstance(v, bool) for v in value)
         )
         if value != "all" and not items_ok:
             raise ValueError(

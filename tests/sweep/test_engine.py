@@ -36,9 +36,10 @@ def test_train_writes_a_study_that_status_report_and_export_read(tmp_path):
     # the same command again trains nothing: every trial is in the store
     again = _train(out, "--train-noise", "matched")
     assert again.exit_code == 0
-    assert json.loads((out / "results.json").read_text())["curves"] == json.loads(
-        (out / "results.json").read_text()
-    )["curves"]
+    assert (
+        json.loads((out / "results.json").read_text())["curves"]
+        == json.loads((out / "results.json").read_text())["curves"]
+    )
     with sqlite3.connect(out / "study.sqlite") as db:
         assert db.execute("SELECT max(attempts) FROM jobs").fetchone()[0] == 1
 
@@ -87,8 +88,12 @@ def test_status_of_a_study_with_no_finished_trial(tmp_path):
 
 def _spec(name: str, **noise):
     return {
-        "name": name, "repetitions": 1, "sigma": {"kind": "explicit", "values": [0.5, 2.0]},
-        "training": {"epochs": 1}, "evaluation": {"repeats": 1}, "noise": noise,
+        "name": name,
+        "repetitions": 1,
+        "sigma": {"kind": "explicit", "values": [0.5, 2.0]},
+        "training": {"epochs": 1},
+        "evaluation": {"repeats": 1},
+        "noise": noise,
     }
 
 

@@ -36,8 +36,6 @@ def errors() -> Iterator[None]:
         raise typer.Exit(2) from None
 
 
-
-
 def parse_sigmas(text: str) -> list[float]:
     """``"0.1,1,10"`` (a list) or ``"1e-2:1e2:13"`` (13 log-spaced levels, ends included)."""
     text = text.strip()

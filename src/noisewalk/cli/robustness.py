@@ -51,8 +51,12 @@ def robustness(
         inf_levels = parse_sigmas(sigma_inf) if sigma_inf is not None else levels
         specs = {
             mode: study_spec(
-                {**recipe, "training": {**recipe.get("training", {}), "noise": mode}}, name="robustness",
-                grid=inf_levels, repeats=repeats, seed=seed, source="noisewalk robustness",
+                {**recipe, "training": {**recipe.get("training", {}), "noise": mode}},
+                name="robustness",
+                grid=inf_levels,
+                repeats=repeats,
+                seed=seed,
+                source="noisewalk robustness",
             )[0]
             for mode in modes
         }
@@ -73,8 +77,12 @@ def robustness(
                     progress=lambda d, t, what, base=offset, mode=mode: update(base + d, total, f"{mode}: {what}"),
                 )
                 offset += networks[mode]
-    config = {"spread": spread, "sigma_train": levels, "sigma_inf": inf_levels,
-              "specs": {m: s.model_dump(mode="json") for m, s in specs.items()}}
+    config = {
+        "spread": spread,
+        "sigma_train": levels,
+        "sigma_inf": inf_levels,
+        "specs": {m: s.model_dump(mode="json") for m, s in specs.items()},
+    }
     record = save_run(out, kind="robustness", config=config, results=results, device=dev)
     if as_json:
         sys.stdout.write(record.read_text())

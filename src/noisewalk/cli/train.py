@@ -34,8 +34,7 @@ def study_spec(recipe: dict[str, Any], *, name: str, grid: list[float], repeats:
     from noisewalk.recipe import RecipeError
     from noisewalk.sweep.spec import check_sites, parse_spec
 
-    data = {"name": name, "seed": seed, "repetitions": repeats, "sigma": {"kind": "explicit", "values": grid},
-            **recipe}
+    data = {"name": name, "seed": seed, "repetitions": repeats, "sigma": {"kind": "explicit", "values": grid}, **recipe}
     try:
         spec = parse_spec(data, source=source)
         sites = check_sites(spec, source=source)
@@ -62,8 +61,13 @@ def run_small_study(spec, sites, out: Path, *, device: str, threads: int, worker
 
     from noisewalk.sweep.runner import run_study
 
-    columns = (TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-               TextColumn("trials"), TimeElapsedColumn())
+    columns = (
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("trials"),
+        TimeElapsedColumn(),
+    )
     with Progress(*columns, console=console, disable=quiet) as bar:
         task = bar.add_task(label, total=None)
 
@@ -71,8 +75,7 @@ def run_small_study(spec, sites, out: Path, *, device: str, threads: int, worker
             bar.update(task, total=p.total, completed=p.done + p.failed)
 
         try:
-            return run_study(spec, out, sites=sites, workers=workers, device=device, threads=threads,
-                             progress=update)
+            return run_study(spec, out, sites=sites, workers=workers, device=device, threads=threads, progress=update)
         except KeyboardInterrupt:
             console.print(f"interrupted: run the same command again to continue (results so far are in {out})")
             raise typer.Exit(130) from None
@@ -90,9 +93,18 @@ def write_outputs(result, out: Path, *, title: str, labels: dict[str, str] | Non
     if curves:
         chance = 1.0 / curves[0].num_classes if getattr(curves[0], "num_classes", None) else None
         plot = plot_accuracy_curves(
-            {(labels or {}).get(c.curve_id, f"{c.selection}, train noise {c.train_noise}"):
-                (c.sigma, c.mean, c.std, c.fit) for c in curves},
-            out / "accuracy_vs_sigma.png", title=title, chance=chance,
+            {
+                (labels or {}).get(c.curve_id, f"{c.selection}, train noise {c.train_noise}"): (
+                    c.sigma,
+                    c.mean,
+                    c.std,
+                    c.fit,
+                )
+                for c in curves
+            },
+            out / "accuracy_vs_sigma.png",
+            title=title,
+            chance=chance,
         )
     return plot, record
 
@@ -129,11 +141,13 @@ def train_cmd(
         if check_choice("noise_draws", noise_draws, DRAWS) != "exact":
             noise = recipe.setdefault("noise", {})
             noise["options"] = {**noise.get("options", {}), "draws": noise_draws}
-        spec, sites = study_spec(recipe, name=study_name(out), grid=grid, repeats=repeats, seed=seed,
-                                 source="noisewalk train")
+        spec, sites = study_spec(
+            recipe, name=study_name(out), grid=grid, repeats=repeats, seed=seed, source="noisewalk train"
+        )
         label = f"{spec.model.name} on {spec.data.name}"
-        result = run_small_study(spec, sites, out, device=device, threads=threads, workers=workers,
-                                 quiet=as_json, label=label)
+        result = run_small_study(
+            spec, sites, out, device=device, threads=threads, workers=workers, quiet=as_json, label=label
+        )
         plot, record = write_outputs(result, out, title=f"{label}, {spec.noise.type} noise")
     if as_json:
         sys.stdout.write(record.read_text())
@@ -179,18 +193,25 @@ def demo(
         resolve_device(device)
         results = {}
         for mode, label in DEMO_MODES.items():
-            recipe = {"model": {"name": "mlp"}, "data": {"name": "digits"},
-                      "training": {"noise": mode, "epochs": epochs, "lr": lr}}
+            recipe = {
+                "model": {"name": "mlp"},
+                "data": {"name": "digits"},
+                "training": {"noise": mode, "epochs": epochs, "lr": lr},
+            }
             folder = out / ("noisy-training" if mode == "matched" else "clean-training")
-            spec, sites = study_spec(recipe, name=f"demo-{folder.name}", grid=grid, repeats=repeats, seed=seed,
-                                     source="noisewalk demo")
-            results[label] = run_small_study(spec, sites, folder, device=device, threads=threads, workers=1,
-                                             quiet=False, label=f"demo: {label}")
+            spec, sites = study_spec(
+                recipe, name=f"demo-{folder.name}", grid=grid, repeats=repeats, seed=seed, source="noisewalk demo"
+            )
+            results[label] = run_small_study(
+                spec, sites, folder, device=device, threads=threads, workers=1, quiet=False, label=f"demo: {label}"
+            )
             write_outputs(results[label], folder, title=f"MLP on digits, {label}")
     curves = {label: r.curves[0] for label, r in results.items()}
     plot = plot_accuracy_curves(
         {label: (c.sigma, c.mean, c.std, c.fit) for label, c in curves.items()},
-        out / "accuracy_vs_sigma.png", title="MLP on digits, additive noise at every site", chance=0.1,
+        out / "accuracy_vs_sigma.png",
+        title="MLP on digits, additive noise at every site",
+        chance=0.1,
     )
     print_mu_table(
         midpoint_table({label: (c.fit, max(c.mean)) for label, c in curves.items()}),

@@ -135,12 +135,25 @@ def run_mismatch(
             trained = train(model, data, recipe.training.train_config(), device=dev)
             results[i].append(
                 measure_robustness(
-                    model, data.test, sigma_inf, spread=spread, repeats=spec.evaluation.repeats, sites=sites,
-                    device=dev, seed=seed,
+                    model,
+                    data.test,
+                    sigma_inf,
+                    spread=spread,
+                    repeats=spec.evaluation.repeats,
+                    sites=sites,
+                    device=dev,
+                    seed=seed,
                 )
             )
-            trainings.append({"seed": seed, "train_sigma": level, "accuracy": trained.accuracy,
-                              "nonfinite_steps": trained.nonfinite_steps, "seconds": trained.seconds})
+            trainings.append(
+                {
+                    "seed": seed,
+                    "train_sigma": level,
+                    "accuracy": trained.accuracy,
+                    "nonfinite_steps": trained.nonfinite_steps,
+                    "seconds": trained.seconds,
+                }
+            )
             done += 1
             if progress is not None:
                 progress(done, total, f"seed {seed}, train sigma {level:.3g}")
@@ -149,8 +162,12 @@ def run_mismatch(
         return [fn(np.array([get(n) for n in row]), axis=0).tolist() for row in results]
 
     return MismatchResult(
-        train_noise=mode, sigma_train=rows, sigma_inf=sigma_inf, spread=float(spread),
-        acc=stat(lambda n: n.fixed_acc, np.mean), acc_std=stat(lambda n: n.fixed_acc, np.std),
+        train_noise=mode,
+        sigma_train=rows,
+        sigma_inf=sigma_inf,
+        spread=float(spread),
+        acc=stat(lambda n: n.fixed_acc, np.mean),
+        acc_std=stat(lambda n: n.fixed_acc, np.std),
         fluctuating_acc=stat(lambda n: n.fluctuating_acc, np.mean),
         fluctuating_std=stat(lambda n: n.fluctuating_acc, np.std),
         robustness=stat(lambda n: n.robustness, np.mean),

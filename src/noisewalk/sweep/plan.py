@@ -102,7 +102,10 @@ def _train_noise(spec: Spec, selection: Selection, sigma: float) -> tuple[float,
 
 
 def job_recipe(
-    spec: Spec, seed: int, train_sigma: float, train_sites: list[str] | None,
+    spec: Spec,
+    seed: int,
+    train_sigma: float,
+    train_sites: list[str] | None,
     variant: tuple[tuple[str, Any], ...] | None = None,
 ) -> Recipe:
     """The recipe of the network that a training job trains."""
@@ -118,7 +121,10 @@ def job_recipe(
 
 
 def job_config(
-    spec: Spec, seed: int, train_sigma: float, train_sites: list[str] | None,
+    spec: Spec,
+    seed: int,
+    train_sigma: float,
+    train_sites: list[str] | None,
     variant: tuple[tuple[str, Any], ...] | None = None,
 ) -> dict[str, Any]:
     """Everything that decides what a training job produces (the data's location does not):
