@@ -130,3 +130,17 @@ def test_a_job_evaluates_its_levels_together_and_reproducibly(tmp_path):
     one = study_runner.run_study(spec, tmp_path / "a", device="cpu")
     two = study_runner.run_study(spec, tmp_path / "b", device="cpu")
     assert [c.mean for c in one.curves] == [c.mean for c in two.curves]
+
+
+def test_status_and_the_reports_analysis_fit_the_same_mu(tmp_path):
+    from noisewalk.analysis import build_curves, configurations, fit_curve
+
+    spec = parse_spec(
+        {**_spec("mu"), "repetitions": 2, "sigma": {"kind": "log", "start": 0.05, "stop": 20, "count": 7}}
+    )
+    result = study_runner.run_study(spec, tmp_path, device="cpu")
+    (summary,) = result.curves
+    (conf,) = configurations(load_study(tmp_path).networks)
+    (curve,) = build_curves(conf)
+    assert summary.sigma == list(curve.sigma) and summary.mean == pytest.approx(list(curve.mean))
+    assert fit_curve(curve).single.mu == pytest.approx(summary.fit.mu)

@@ -19,6 +19,7 @@ import numpy as np
 from scipy import stats
 
 from noisewalk.analysis.curves import Curve
+from noisewalk.measure.curves import fit_levels
 from noisewalk.measure.fit import (
     MIN_FIT_LEVELS,
     MidpointFit,
@@ -118,7 +119,8 @@ def fit_curve(
         reason = f"{len(curve.sigma)} noise levels measured so far; a fit needs at least {MIN_FIT_LEVELS}"
         return CurveFit(MidpointFit(math.nan, math.nan, False, reason, log=log))
     kw = {"n_test": curve.n_test, "chance": curve.chance}
-    single = fit_midpoint(curve.sigma, curve.mean, curve.std, clean_acc=curve.clean_acc, log=log, **kw)
+    levels = {float(s): list(a) for s, a in zip(curve.sigma, curve.acc, strict=True)}
+    single = fit_levels(levels, clean_acc=curve.clean_acc, log=log, **kw)
     positive = curve.sigma > 0
     if stacked is False or not math.isfinite(single.chi2) or positive.sum() < 4 + STACKED_EXTRA_PARAMS + 1:
         return CurveFit(single)

@@ -22,8 +22,16 @@ Levels = dict[float, list[float]]
 """Accuracy of each finished repetition at each noise level."""
 
 
-def fit_levels(levels: Levels, *, n_test: int | None, chance: float | None, log: bool = False) -> MidpointFit:
-    """Fit the midpoint of a curve given as accuracies per level (levels without any value are skipped)."""
+def fit_levels(
+    levels: Levels, *, n_test: int | None, chance: float | None, clean_acc: float | None = None, log: bool = False
+) -> MidpointFit:
+    """Fit the midpoint of a curve given as accuracies per level (levels without any value are skipped).
+
+    The one way noisewalk fits μ to a study's curve: status, summaries, exports, the
+    adaptive search and the report's analyses all call it. The point at each level is the
+    mean over the networks (each network's accuracy averaged over its noise draws), the
+    spread their population standard deviation; ``clean_acc`` (networks trained without
+    noise) anchors the curve's top."""
     sigma = sorted(s for s, accs in levels.items() if accs)
     if len(sigma) < MIN_FIT_LEVELS:
         return MidpointFit(math.nan, math.nan, False, f"a fit needs at least {MIN_FIT_LEVELS} noise levels")
@@ -31,7 +39,7 @@ def fit_levels(levels: Levels, *, n_test: int | None, chance: float | None, log:
         sigma = [s for s in sigma if s > 0]
     mean = [float(np.mean(levels[s])) for s in sigma]
     std = [float(np.std(levels[s])) for s in sigma]
-    return fit_midpoint(sigma, mean, std, n_test=n_test, chance=chance, log=log)
+    return fit_midpoint(sigma, mean, std, n_test=n_test, chance=chance, clean_acc=clean_acc, log=log)
 
 
 @dataclass
@@ -83,6 +91,8 @@ def study_curves(rows: list[dict[str, Any]], *, log: bool = False) -> list[Study
         classes = next((int(r["num_classes"]) for r in done if r["num_classes"]), None)
         sigma = sorted(levels)
         clean = {r["job_id"]: r["clean_accuracy"] for r in done if r["clean_accuracy"] is not None}
+        clean_acc = float(np.mean(list(clean.values()))) if clean else math.nan
+        trained_clean = bool(done) and all(not r["train_sigma"] for r in done)
         curves.append(
             StudyCurve(
                 curve_id=curve_id,
@@ -95,8 +105,14 @@ def study_curves(rows: list[dict[str, Any]], *, log: bool = False) -> list[Study
                 mean=[float(np.mean(levels[s])) for s in sigma],
                 std=[float(np.std(levels[s])) for s in sigma],
                 repetitions=[len(levels[s]) for s in sigma],
-                fit=fit_levels(levels, n_test=n_test, chance=1.0 / classes if classes else None, log=log),
-                clean_accuracy=float(np.mean(list(clean.values()))) if clean else math.nan,
+                fit=fit_levels(
+                    levels,
+                    n_test=n_test,
+                    chance=1.0 / classes if classes else None,
+                    clean_acc=clean_acc if trained_clean and clean else None,
+                    log=log,
+                ),
+                clean_accuracy=clean_acc,
                 num_classes=classes,
             )
         )
