@@ -5,12 +5,22 @@ Every executor runs the same picklable function on the same task objects and han
 results back to the driver, which alone writes the results store; so one spec gives
 the same results store on a laptop and on a cluster. An executor keeps at most
 ``slots`` jobs in flight; the driver submits more as jobs finish.
+
+A job the cluster loses (a Ray worker killed, a Slurm job cancelled, timed out,
+preempted or requeued, a node lost) is started again and continues from its last epoch
+checkpoint, up to ``retries`` times; the driver sees one result per job. Slurm jobs
+outlive their driver: a driver started again on the same study folder takes over the
+jobs still queued or running instead of submitting them twice.
 """
 
 from __future__ import annotations
 
 import concurrent.futures as cf
+import hashlib
+import json
 import multiprocessing
+import os
+import subprocess
 import threading
 import time
 from abc import ABC, abstractmethod
@@ -18,6 +28,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
+from ..runs import write_atomic
 from ..validate import check_choice, check_positive_int
 from .extras import require
 from .spec import RaySettings, SlurmSettings
@@ -82,9 +93,30 @@ def _in_thread(fn: Callable[[Any], Any], task: Any) -> cf.Future:
     return future
 
 
+PARENT_POLL_S = 0.5
+"""How often a pool worker checks that its driver is still alive."""
+
+
+def exit_with_parent(parent: int, interval: float = PARENT_POLL_S) -> None:
+    """Pool initializer: the worker exits as soon as ``parent`` (the driver) is gone.
+
+    A driver killed with SIGKILL cannot stop its pool; without this its workers would
+    run on (and keep the pool's resource tracker alive) forever. A daemon thread polls
+    the parent process ID: an orphan is adopted by another process, so the ID changes.
+    A job running at that moment stops; its last epoch checkpoint remains.
+    """
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(interval)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="noisewalk-parent-watch", daemon=True).start()
+
+
 class LocalExecutor(Executor):
     """One worker: jobs run in this process (in a thread, so progress stays live).
-    More workers: a pool of fresh (spawned) processes."""
+    More workers: a pool of fresh (spawned) processes, which exit when the driver dies."""
 
     name = "local"
 
@@ -92,7 +124,10 @@ class LocalExecutor(Executor):
         super().__init__(workers)
         self._pool: cf.Executor | None = None
         if workers > 1:
-            self._pool = cf.ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"))
+            self._pool = cf.ProcessPoolExecutor(
+                max_workers=workers, mp_context=multiprocessing.get_context("spawn"),
+                initializer=exit_with_parent, initargs=(os.getpid(),),
+            )
 
     def submit(self, fn, task) -> Handle:
         return _in_thread(fn, task) if self._pool is None else self._pool.submit(fn, task)
@@ -123,7 +158,13 @@ class _RayHandle:
 
 class RayExecutor(Executor):
     """Jobs as Ray tasks, on an existing cluster (``address``) or on a local one started
-    for the run and stopped after it."""
+    for the run and stopped after it.
+
+    The local cluster runs without the dashboard unless ``settings.dashboard``; an
+    existing cluster keeps its own setting (``ray start --head`` without
+    ``--include-dashboard=true`` starts none). A task whose worker process or node dies
+    is run again by Ray, up to ``settings.retries`` times, from its last epoch checkpoint.
+    """
 
     name = "ray"
 
@@ -132,14 +173,18 @@ class RayExecutor(Executor):
         settings = settings or RaySettings()
         self._ray = ray = require("ray", "ray", "the ray executor")
         self.address = address or settings.address
+        self.dashboard = settings.dashboard
         self._started = not ray.is_initialized()
         if self._started:
-            kwargs: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False}
             if self.address:
-                ray.init(address=self.address, **kwargs)
-            else:
-                ray.init(num_cpus=max(1, int(workers * settings.cpus_per_trial)), **kwargs)
-        self._options = {"num_cpus": settings.cpus_per_trial, "num_gpus": settings.gpus_per_trial}
+                ray.init(address=self.address, log_to_driver=False)
+            else:  # "local": a new cluster even when `ray start` left one on this machine
+                ray.init(address="local", num_cpus=max(1, int(workers * settings.cpus_per_trial)),
+                         include_dashboard=settings.dashboard, dashboard_host="127.0.0.1", log_to_driver=False)
+        self._options = {
+            "num_cpus": settings.cpus_per_trial, "num_gpus": settings.gpus_per_trial,
+            "max_retries": settings.retries, "retry_exceptions": False,
+        }
         self._remote: dict[Callable, Any] = {}
 
     def submit(self, fn, task) -> Handle:
@@ -160,7 +205,189 @@ class RayExecutor(Executor):
 
     def describe(self) -> str:
         where = f"cluster at {self.address}" if self.address else "local cluster"
+        if not self.address and self.dashboard:
+            where += " with dashboard"
         return f"ray, {where}, up to {self.slots} jobs at a time"
+
+
+SLURM_ALIVE = frozenset({
+    "PENDING", "CONFIGURING", "RUNNING", "COMPLETING", "REQUEUED", "REQUEUE_FED", "REQUEUE_HOLD", "RESIZING",
+    "SUSPENDED", "SIGNALING", "STAGE_OUT", "STOPPED", "RESV_DEL_HOLD", "SPECIAL_EXIT",
+})
+"""Slurm job states of a job that may still produce its result (held jobs wait for their owner)."""
+RESULT_GRACE_S = 60.0
+"""How long the driver waits for the result file of a job Slurm says completed (a shared
+file system can show a new file late) before it counts the job as lost."""
+RESUBMIT_PATIENCE_S = 600.0
+"""How long the driver keeps trying to submit a lost job again while ``sbatch`` fails."""
+
+
+class JobLostError(RuntimeError):
+    """The cluster lost a job (and every retry of it) before it produced a result."""
+
+
+class _Requeueable:
+    """What a Slurm job runs: ``fn(task)``.
+
+    Before a job's time limit (``--signal``) or a preemption, Slurm signals the job and
+    submitit asks ``checkpoint`` what to run once it has requeued the job: the same task,
+    which continues from its last epoch checkpoint.
+    """
+
+    def __init__(self, fn: Callable[[Any], Any]) -> None:
+        self.fn = fn
+
+    def __call__(self, task: Any) -> Any:
+        return self.fn(task)
+
+    def checkpoint(self, task: Any) -> Any:
+        from submitit.helpers import DelayedSubmission
+
+        return DelayedSubmission(self, task)
+
+
+class _SlurmQueue:
+    """The states of this user's Slurm jobs, from at most one ``squeue`` every ``interval`` seconds.
+
+    ``squeue`` rather than submitit's ``sacct``: ``sacct`` needs Slurm's accounting
+    database, which some clusters (and a test cluster) do not run.
+    """
+
+    def __init__(self, interval: float) -> None:
+        self.interval = interval
+        self._states: dict[str, str] = {}
+        self._listed = -float("inf")
+        self._tried = -float("inf")
+
+    def state(self, job_id: str, since: float) -> str | None:
+        """``job_id``'s state; ``GONE`` when a listing made after ``since`` (a monotonic time)
+        lacks it (Slurm forgets finished jobs after ``MinJobAge``); None while unknown
+        (``squeue`` fails, e.g. the controller is unreachable)."""
+        now = time.monotonic()
+        if now - self._tried >= self.interval:
+            self._tried = now
+            try:
+                out = subprocess.run(["squeue", "--me", "--noheader", "--states=all", "--format=%i|%T"],
+                                     capture_output=True, text=True, timeout=60, check=True).stdout
+            except (OSError, subprocess.SubprocessError):
+                pass
+            else:
+                self._states = dict(line.split("|", 1) for line in out.split() if "|" in line)
+                self._listed = now
+        if self._listed <= since:
+            return None
+        return self._states.get(job_id, "GONE")
+
+
+class _Ledger:
+    """The Slurm job of each training job in flight, kept in a JSON file beside submitit's
+    files, so that a driver started again takes over jobs that are still queued or running."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        try:
+            self.entries: dict[str, dict[str, str]] = json.loads(path.read_text())
+        except (OSError, ValueError):
+            self.entries = {}
+
+    def get(self, key: str) -> dict[str, str] | None:
+        return self.entries.get(key)
+
+    def put(self, key: str, job_id: str, fingerprint: str) -> None:
+        self.entries[key] = {"job": job_id, "task": fingerprint}
+        write_atomic(self.path, json.dumps(self.entries, indent=1))
+
+    def drop(self, key: str) -> None:
+        if self.entries.pop(key, None) is not None:
+            write_atomic(self.path, json.dumps(self.entries, indent=1))
+
+
+def _task_key(task: Any) -> str | None:
+    """What identifies a job across drivers: its checkpoint file (unique per study and job)."""
+    checkpoint = getattr(task, "checkpoint", None)
+    return str(checkpoint) if checkpoint else None
+
+
+def _fingerprint(fn: Callable[[Any], Any], task: Any) -> str:
+    text = repr((getattr(fn, "__module__", ""), getattr(fn, "__qualname__", repr(fn)), task))
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+class _SlurmHandle:
+    """A training job on Slurm, through however many Slurm jobs it takes.
+
+    ``done()`` is true once a Slurm job of it has written its result, or once it has been
+    lost more than ``retries`` times. A Slurm job that ends without a result (cancelled,
+    timed out, failed, its node lost, forgotten by Slurm) is cancelled for good and
+    submitted again; the new job continues from the last epoch checkpoint.
+    """
+
+    def __init__(self, owner: SlurmExecutor, fn, task, job, key: str | None, since: float) -> None:
+        self._owner, self._fn, self._task, self.job, self._key = owner, fn, task, job, key
+        self._since = since
+        self.lost: list[str] = []
+        """Why earlier Slurm jobs of this training job ended without a result."""
+        self._outcome: tuple[bool, Any] | None = None
+        self._ended: float | None = None
+        self._resubmit_since: float | None = None
+
+    @property
+    def slurm_id(self) -> str:
+        return str(self.job.job_id)
+
+    def done(self) -> bool:
+        if self._outcome is not None:
+            return True
+        if self._resubmit_since is not None:
+            return self._resubmit()
+        result = self.job.paths.result_pickle
+        if result.exists():
+            from submitit.core.utils import pickle_load
+
+            kind, value = pickle_load(result)
+            if kind == "success":
+                self._outcome = (True, value)
+                return True
+            return self._lose(f"Slurm job {self.slurm_id} failed: {str(value).strip().splitlines()[-1]}")
+        state = self._owner._queue.state(self.slurm_id, self._since)
+        if state is None or state in SLURM_ALIVE:
+            return False
+        if state in ("COMPLETED", "GONE"):  # its result file may be on its way
+            self._ended = self._ended or time.monotonic()
+            if time.monotonic() - self._ended < RESULT_GRACE_S:
+                return False
+        return self._lose(f"Slurm job {self.slurm_id} ended {state} without a result")
+
+    def _lose(self, why: str) -> bool:
+        self.lost.append(why)
+        if len(self.lost) > self._owner.retries:
+            self._outcome = (False, JobLostError(f"lost {len(self.lost)} times; last: {why}"))
+            return True
+        # never two Slurm jobs for one training job: the lost one is cancelled for good first
+        subprocess.run(["scancel", self.slurm_id], capture_output=True, timeout=60, check=False)
+        self._resubmit_since = time.monotonic()
+        return self._resubmit()
+
+    def _resubmit(self) -> bool:
+        try:
+            self.job = self._owner._submit_job(self._fn, self._task, self._key)
+        except Exception as exc:  # sbatch fails (the controller is unreachable): try again later
+            if time.monotonic() - (self._resubmit_since or 0.0) > RESUBMIT_PATIENCE_S:
+                self._outcome = (False, exc)
+                return True
+            return False
+        self._since, self._ended, self._resubmit_since = time.monotonic(), None, None
+        return False
+
+    def result(self) -> Any:
+        while not self.done():
+            time.sleep(1.0)
+        if self._key is not None:
+            self._owner._ledger.drop(self._key)
+        ok, value = self._outcome  # type: ignore[misc]
+        if ok:
+            return value
+        raise value
 
 
 class SlurmExecutor(Executor):
@@ -168,16 +395,28 @@ class SlurmExecutor(Executor):
 
     ``settings.cluster = "local"`` runs them through submitit as local processes instead.
     The study folder must be on a file system the compute nodes share (checkpoints).
+
+    On Slurm, a job that is signalled before its time limit or preempted is requeued by
+    submitit; one that ends without a result (``scancel``, a time limit or a node
+    failure that killed it, a failure of the job's process) is submitted again, up to
+    ``settings.retries`` times. Either way it continues from its last epoch checkpoint.
+    The driver polls ``squeue`` (every ``poll_s`` seconds) and reads the jobs' result
+    files. Closing the executor leaves queued and running jobs alone: a driver started
+    again on the same folder takes them over.
     """
 
     name = "slurm"
+    poll_s = 5.0
+    """Seconds between two ``squeue`` calls of the driver."""
 
     def __init__(self, folder: str | Path, workers: int = 1, settings: SlurmSettings | None = None) -> None:
         super().__init__(workers)
         settings = settings or SlurmSettings()
         submitit = require("submitit", "slurm", "the slurm executor")
         self.cluster = settings.cluster
-        self._executor = submitit.AutoExecutor(folder=str(folder), cluster=settings.cluster)
+        self.retries = settings.retries
+        self.folder = Path(folder).expanduser().absolute()
+        self._executor = submitit.AutoExecutor(folder=str(self.folder), cluster=settings.cluster)
         params: dict[str, Any] = {
             "timeout_min": settings.timeout_min, "cpus_per_task": settings.cpus_per_task,
             "gpus_per_node": settings.gpus_per_node, "name": "noisewalk",
@@ -187,12 +426,31 @@ class SlurmExecutor(Executor):
                 params["slurm_partition"] = settings.partition
             if settings.mem_gb:
                 params["mem_gb"] = settings.mem_gb
-            if settings.additional:
-                params["slurm_additional_parameters"] = dict(settings.additional)
+            # the signal before the time limit comes at most a quarter of the limit early
+            params["slurm_signal_delay_s"] = min(90, settings.timeout_min * 60 // 4)
+            params["slurm_additional_parameters"] = {"requeue": True, **settings.additional}
+            self._queue = _SlurmQueue(self.poll_s)
+            self._ledger = _Ledger(self.folder / "noisewalk-jobs.json")
         self._executor.update_parameters(**params)
 
+    def _submit_job(self, fn, task, key: str | None):
+        job = self._executor.submit(_Requeueable(fn), task)
+        if key is not None:
+            self._ledger.put(key, str(job.job_id), _fingerprint(fn, task))
+        return job
+
     def submit(self, fn, task) -> Handle:
-        return self._executor.submit(fn, task)
+        if self.cluster != "slurm":
+            return self._executor.submit(fn, task)
+        key = _task_key(task)
+        entry = self._ledger.get(key) if key is not None else None
+        if entry is not None and entry["task"] == _fingerprint(fn, task):
+            # submitted by an earlier driver and maybe still queued, running or finished: take it over
+            from submitit import SlurmJob
+
+            return _SlurmHandle(self, fn, task, SlurmJob(folder=self.folder, job_id=entry["job"]), key,
+                                since=-float("inf"))
+        return _SlurmHandle(self, fn, task, self._submit_job(fn, task, key), key, since=time.monotonic())
 
     def describe(self) -> str:
         via = "local processes through submitit" if self.cluster == "local" else "Slurm through submitit"
