@@ -175,12 +175,16 @@ class RayExecutor(Executor):
         self.address = address or settings.address
         self.dashboard = settings.dashboard
         self._started = not ray.is_initialized()
+        self.dashboard_url: str | None = None
+        """Where the dashboard of the cluster this executor started or joined answers (None: no dashboard)."""
         if self._started:
             if self.address:
-                ray.init(address=self.address, log_to_driver=False)
+                context = ray.init(address=self.address, log_to_driver=False)
             else:  # "local": a new cluster even when `ray start` left one on this machine
-                ray.init(address="local", num_cpus=max(1, int(workers * settings.cpus_per_trial)),
-                         include_dashboard=settings.dashboard, dashboard_host="127.0.0.1", log_to_driver=False)
+                context = ray.init(address="local", num_cpus=max(1, int(workers * settings.cpus_per_trial)),
+                                   include_dashboard=settings.dashboard, dashboard_host="127.0.0.1",
+                                   log_to_driver=False)
+            self.dashboard_url = getattr(context, "dashboard_url", None) or None
         self._options = {
             "num_cpus": settings.cpus_per_trial, "num_gpus": settings.gpus_per_trial,
             "max_retries": settings.retries, "retry_exceptions": False,
