@@ -260,27 +260,41 @@ class _SlurmQueue:
     def __init__(self, interval: float) -> None:
         self.interval = interval
         self._states: dict[str, str] = {}
+        self._comments: dict[str, list[str]] = {}
         self._listed = -float("inf")
         self._tried = -float("inf")
+
+    def _refresh(self) -> None:
+        now = time.monotonic()
+        if now - self._tried < self.interval:
+            return
+        self._tried = now
+        try:
+            out = subprocess.run(["squeue", "--me", "--noheader", "--states=all", "--format=%i|%T|%k"],
+                                 capture_output=True, text=True, timeout=60, check=True).stdout
+        except (OSError, subprocess.SubprocessError):
+            return
+        self._states, self._comments = {}, {}
+        for line in out.splitlines():
+            job_id, state, comment = (line.strip().split("|", 2) + ["", ""])[:3]
+            if job_id and state:
+                self._states[job_id] = state
+                self._comments.setdefault(comment, []).append(job_id)
+        self._listed = now
 
     def state(self, job_id: str, since: float) -> str | None:
         """``job_id``'s state; ``GONE`` when a listing made after ``since`` (a monotonic time)
         lacks it (Slurm forgets finished jobs after ``MinJobAge``); None while unknown
         (``squeue`` fails, e.g. the controller is unreachable)."""
-        now = time.monotonic()
-        if now - self._tried >= self.interval:
-            self._tried = now
-            try:
-                out = subprocess.run(["squeue", "--me", "--noheader", "--states=all", "--format=%i|%T"],
-                                     capture_output=True, text=True, timeout=60, check=True).stdout
-            except (OSError, subprocess.SubprocessError):
-                pass
-            else:
-                self._states = dict(line.split("|", 1) for line in out.split() if "|" in line)
-                self._listed = now
+        self._refresh()
         if self._listed <= since:
             return None
         return self._states.get(job_id, "GONE")
+
+    def tagged(self, comment: str) -> list[str]:
+        """The jobs Slurm knows with this comment, newest first."""
+        self._refresh()
+        return sorted(self._comments.get(comment, []), key=lambda j: int(j) if j.isdigit() else 0, reverse=True)
 
 
 class _Ledger:
@@ -432,27 +446,46 @@ class SlurmExecutor(Executor):
                 params["mem_gb"] = settings.mem_gb
             # the signal before the time limit comes at most a quarter of the limit early
             params["slurm_signal_delay_s"] = min(90, settings.timeout_min * 60 // 4)
-            params["slurm_additional_parameters"] = {"requeue": True, **settings.additional}
+            self._additional = {"requeue": True, **settings.additional}
+            params["slurm_additional_parameters"] = self._additional
             self._queue = _SlurmQueue(self.poll_s)
             self._ledger = _Ledger(self.folder / "noisewalk-jobs.json")
         self._executor.update_parameters(**params)
 
     def _submit_job(self, fn, task, key: str | None):
+        fingerprint = _fingerprint(fn, task)
+        if key is not None:  # the job's comment finds it even if the driver dies before the ledger has it
+            self._executor.update_parameters(
+                slurm_additional_parameters={"comment": f"noisewalk:{fingerprint[:32]}", **self._additional})
         job = self._executor.submit(_Requeueable(fn), task)
         if key is not None:
-            self._ledger.put(key, str(job.job_id), _fingerprint(fn, task))
+            self._ledger.put(key, str(job.job_id), fingerprint)
         return job
+
+    def _adoptable(self, fn, task, key: str) -> str | None:
+        """The Slurm job an earlier driver submitted for this very task, if it may still give its result."""
+        fingerprint = _fingerprint(fn, task)
+        entry = self._ledger.get(key)
+        if entry is not None and entry["task"] == fingerprint:
+            return entry["job"]
+        for job_id in self._queue.tagged(f"noisewalk:{fingerprint[:32]}"):  # submitted, but not in the ledger
+            if self._queue.state(job_id, -float("inf")) in SLURM_ALIVE or (
+                self.folder / f"{job_id}_0_result.pkl"
+            ).exists():
+                return job_id
+        return None
 
     def submit(self, fn, task) -> Handle:
         if self.cluster != "slurm":
             return self._executor.submit(fn, task)
         key = _task_key(task)
-        entry = self._ledger.get(key) if key is not None else None
-        if entry is not None and entry["task"] == _fingerprint(fn, task):
+        job_id = self._adoptable(fn, task, key) if key is not None else None
+        if job_id is not None:
             # submitted by an earlier driver and maybe still queued, running or finished: take it over
             from submitit import SlurmJob
 
-            return _SlurmHandle(self, fn, task, SlurmJob(folder=self.folder, job_id=entry["job"]), key,
+            self._ledger.put(key, job_id, _fingerprint(fn, task))
+            return _SlurmHandle(self, fn, task, SlurmJob(folder=self.folder, job_id=job_id), key,
                                 since=-float("inf"))
         return _SlurmHandle(self, fn, task, self._submit_job(fn, task, key), key, since=time.monotonic())
 
