@@ -382,7 +382,10 @@ class _SlurmHandle:
             self._outcome = (False, JobLostError(f"lost {len(self.lost)} times; last: {why}"))
             return True
         # never two Slurm jobs for one training job: the lost one is cancelled for good first
-        subprocess.run(["scancel", self.slurm_id], capture_output=True, timeout=60, check=False)
+        try:
+            subprocess.run(["scancel", self.slurm_id], capture_output=True, timeout=60, check=False)
+        except (OSError, subprocess.SubprocessError):
+            pass
         self._resubmit_since = time.monotonic()
         return self._resubmit()
 
