@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 # torch and torchvision as pinned in pyproject.toml; pip takes them from local files where they exist
 EXTRAS ?= test,quant,ray,slurm,parquet
 
-.PHONY: demo test test-slow lint format clean
+.PHONY: demo test test-slow test-cluster lint format clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -22,6 +22,11 @@ test: $(STAMP)
 
 test-slow: $(STAMP)
 	$(BIN)/python -m pytest -q -m slow
+
+# Slurm and Ray tests against real daemons on this machine (a single-node Slurm cluster from
+# scripts/slurm-localhost.sh, a Ray head); each test skips with the reason where they cannot start
+test-cluster: $(STAMP)
+	$(BIN)/python -m pytest -q -m cluster -rs tests/cluster
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks

@@ -12,7 +12,8 @@ import pytest
 from noisewalk.errors import InvalidParameterError, MissingDependencyError
 from noisewalk.results.store import Store
 from noisewalk.sweep import worker
-from noisewalk.sweep.executors import Executor, LocalExecutor, SlurmExecutor, create_executor
+from noisewalk.sweep.executors import Executor, LocalExecutor, create_executor
+from noisewalk.sweep.slurm_executor import SlurmExecutor
 from noisewalk.sweep.runner import run_study, study_lock
 from noisewalk.sweep.spec import SlurmSettings, check_sites, parse_spec
 

@@ -49,6 +49,9 @@ def sweep(
     device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
     threads: Annotated[int, typer.Option(help="torch threads per job.")] = 1,
     ray_address: Annotated[str | None, typer.Option(help="Ray cluster (default: the spec's, else local).")] = None,
+    ray_dashboard: Annotated[
+        bool, typer.Option(help="Start the local Ray cluster with its dashboard (on 127.0.0.1).")
+    ] = False,
     retry_failed: Annotated[bool, typer.Option(help="Run trials that failed in an earlier run again.")] = True,
     quiet: Annotated[bool, typer.Option(help="No progress display.")] = False,
 ) -> None:
@@ -58,6 +61,9 @@ def sweep(
 
     with errors():
         parsed, sites = load_spec(spec)
+        if ray_dashboard:
+            ray_settings = parsed.executor.ray.model_copy(update={"dashboard": True})
+            parsed = parsed.model_copy(update={"executor": parsed.executor.model_copy(update={"ray": ray_settings})})
         folder = out or Path("runs") / parsed.name
         columns = (
             TextColumn("[bold]{task.description}"),

@@ -5,12 +5,19 @@ Every executor runs the same picklable function on the same task objects and han
 results back to the driver, which alone writes the results store; so one spec gives
 the same results store on a laptop and on a cluster. An executor keeps at most
 ``slots`` jobs in flight; the driver submits more as jobs finish.
+
+A job the cluster loses (a Ray worker killed, a Slurm job cancelled, timed out,
+preempted or requeued, a node lost) is started again and continues from its last epoch
+checkpoint, up to ``retries`` times; the driver sees one result per job. Slurm jobs
+outlive their driver: a driver started again on the same study folder takes over the
+jobs still queued or running instead of submitting them twice.
 """
 
 from __future__ import annotations
 
 import concurrent.futures as cf
 import multiprocessing
+import os
 import threading
 import time
 from abc import ABC, abstractmethod
@@ -18,7 +25,6 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
-from noisewalk.errors import require
 from noisewalk.sweep.spec import RaySettings, SlurmSettings
 from noisewalk.validate import check_choice, check_positive_int
 
@@ -82,9 +88,30 @@ def _in_thread(fn: Callable[[Any], Any], task: Any) -> cf.Future:
     return future
 
 
+PARENT_POLL_S = 0.5
+"""How often a pool worker checks that its driver is still alive."""
+
+
+def exit_with_parent(parent: int, interval: float = PARENT_POLL_S) -> None:
+    """Pool initializer: the worker exits as soon as ``parent`` (the driver) is gone.
+
+    A driver killed with SIGKILL cannot stop its pool; without this its workers would
+    run on (and keep the pool's resource tracker alive) forever. A daemon thread polls
+    the parent process ID: an orphan is adopted by another process, so the ID changes.
+    A job running at that moment stops; its last epoch checkpoint remains.
+    """
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(interval)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="noisewalk-parent-watch", daemon=True).start()
+
+
 class LocalExecutor(Executor):
     """One worker: jobs run in this process (in a thread, so progress stays live).
-    More workers: a pool of fresh (spawned) processes."""
+    More workers: a pool of fresh (spawned) processes, which exit when the driver dies."""
 
     name = "local"
 
@@ -92,7 +119,10 @@ class LocalExecutor(Executor):
         super().__init__(workers)
         self._pool: cf.Executor | None = None
         if workers > 1:
-            self._pool = cf.ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"))
+            self._pool = cf.ProcessPoolExecutor(
+                max_workers=workers, mp_context=multiprocessing.get_context("spawn"),
+                initializer=exit_with_parent, initargs=(os.getpid(),),
+            )
 
     def submit(self, fn, task) -> Handle:
         return _in_thread(fn, task) if self._pool is None else self._pool.submit(fn, task)
@@ -109,98 +139,6 @@ class LocalExecutor(Executor):
         return "local, in this process" if self.slots == 1 else f"local, {self.slots} processes"
 
 
-class _RayHandle:
-    def __init__(self, ray, ref) -> None:
-        self._ray, self.ref = ray, ref
-
-    def done(self) -> bool:
-        ready, _ = self._ray.wait([self.ref], timeout=0)
-        return bool(ready)
-
-    def result(self):
-        return self._ray.get(self.ref)
-
-
-class RayExecutor(Executor):
-    """Jobs as Ray tasks, on an existing cluster (``address``) or on a local one started
-    for the run and stopped after it."""
-
-    name = "ray"
-
-    def __init__(self, workers: int = 1, settings: RaySettings | None = None, address: str | None = None) -> None:
-        super().__init__(workers)
-        settings = settings or RaySettings()
-        self._ray = ray = require("ray", "ray", "the ray executor")
-        self.address = address or settings.address
-        self._started = not ray.is_initialized()
-        if self._started:
-            kwargs: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False}
-            if self.address:
-                ray.init(address=self.address, **kwargs)
-            else:
-                ray.init(num_cpus=max(1, int(workers * settings.cpus_per_trial)), **kwargs)
-        self._options = {"num_cpus": settings.cpus_per_trial, "num_gpus": settings.gpus_per_trial}
-        self._remote: dict[Callable, Any] = {}
-
-    def submit(self, fn, task) -> Handle:
-        if fn not in self._remote:
-            self._remote[fn] = self._ray.remote(**self._options)(fn)
-        return _RayHandle(self._ray, self._remote[fn].remote(task))
-
-    def wait(self, handles, timeout):
-        by_ref = {h.ref: h for h in handles}
-        ready, _ = self._ray.wait(list(by_ref), num_returns=1, timeout=timeout)
-        if ready:  # collect every other finished one too
-            ready, _ = self._ray.wait(list(by_ref), num_returns=len(by_ref), timeout=0)
-        return [by_ref[r] for r in ready]
-
-    def close(self) -> None:
-        if self._started:
-            self._ray.shutdown()
-
-    def describe(self) -> str:
-        where = f"cluster at {self.address}" if self.address else "local cluster"
-        return f"ray, {where}, up to {self.slots} jobs at a time"
-
-
-class SlurmExecutor(Executor):
-    """Jobs as Slurm jobs through submitit; their logs and pickles go to ``folder``.
-
-    ``settings.cluster = "local"`` runs them through submitit as local processes instead.
-    The study folder must be on a file system the compute nodes share (checkpoints).
-    """
-
-    name = "slurm"
-
-    def __init__(self, folder: str | Path, workers: int = 1, settings: SlurmSettings | None = None) -> None:
-        super().__init__(workers)
-        settings = settings or SlurmSettings()
-        submitit = require("submitit", "slurm", "the slurm executor")
-        self.cluster = settings.cluster
-        self._executor = submitit.AutoExecutor(folder=str(folder), cluster=settings.cluster)
-        params: dict[str, Any] = {
-            "timeout_min": settings.timeout_min,
-            "cpus_per_task": settings.cpus_per_task,
-            "gpus_per_node": settings.gpus_per_node,
-            "name": "noisewalk",
-        }
-        if settings.cluster == "slurm":
-            if settings.partition:
-                params["slurm_partition"] = settings.partition
-            if settings.mem_gb:
-                params["mem_gb"] = settings.mem_gb
-            if settings.additional:
-                params["slurm_additional_parameters"] = dict(settings.additional)
-        self._executor.update_parameters(**params)
-
-    def submit(self, fn, task) -> Handle:
-        return self._executor.submit(fn, task)
-
-    def describe(self) -> str:
-        via = "local processes through submitit" if self.cluster == "local" else "Slurm through submitit"
-        return f"slurm ({via}), up to {self.slots} jobs at a time"
-
-
 def create_executor(
     name: str,
     *,
@@ -214,7 +152,11 @@ def create_executor(
     check_choice("executor", name, EXECUTORS)
     check_positive_int("workers", workers)
     if name == "ray":
+        from noisewalk.sweep.ray_executor import RayExecutor
+
         return RayExecutor(workers, ray, address=ray_address)
     if name == "slurm":
+        from noisewalk.sweep.slurm_executor import SlurmExecutor
+
         return SlurmExecutor(folder, workers, slurm)
     return LocalExecutor(workers)

@@ -187,6 +187,10 @@ class RaySettings(_Section):
     """An existing cluster (``"auto"``, ``"ray://host:10001"``); none starts a local one."""
     cpus_per_trial: Annotated[float, Field(gt=0)] = 1.0
     gpus_per_trial: Annotated[float, Field(ge=0)] = 0.0
+    retries: Annotated[int, Field(ge=0)] = 3
+    """Times a job whose worker process or node died runs again (from its last epoch checkpoint)."""
+    dashboard: bool = False
+    """Start the local cluster with Ray's dashboard (on 127.0.0.1); an existing cluster keeps its own setting."""
 
 
 class SlurmSettings(_Section):
@@ -199,6 +203,9 @@ class SlurmSettings(_Section):
     mem_gb: Annotated[float, Field(gt=0)] | None = None
     additional: dict[str, str | int | float | bool] = Field(default_factory=dict)
     """Further ``#SBATCH`` parameters (``account``, ``qos``, ...)."""
+    retries: Annotated[int, Field(ge=0)] = 3
+    """Times a job that ended without a result (cancelled, killed at its time limit, its node
+    lost) is submitted again; it continues from its last epoch checkpoint."""
 
 
 class ExecutorSettings(_Section):

@@ -1,0 +1,187 @@
+"""`noisewalk sweep --executor slurm` against a real slurmctld and slurmd: the study equals the
+local executor's, and survives the ways a cluster loses jobs (scancel, a time limit, a
+requeue) and a driver stopped and started again while jobs are queued, with no trial
+lost or produced twice."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+from pathlib import Path
+
+import pytest
+from clusters import (
+    FAULTS,
+    audit,
+    epochs_done,
+    evaluated_trials,
+    expected,
+    finish,
+    finished,
+    ledger,
+    max_resumed,
+    record_fault,
+    results,
+    start_driver,
+    submissions,
+    training_between,
+    wait_until,
+)
+
+pytestmark = pytest.mark.cluster
+
+STUDY = """
+name = "slurm-study"
+repetitions = 2
+[sigma]
+kind = "log"
+start = 0.1
+stop = 10
+count = 5
+[training]
+epochs = 4
+batch_size = 32
+lr = 3e-3
+last_epochs = 2
+[executor.slurm]
+timeout_min = 10
+"""
+
+# one network of about 45 s of training under a 20 s time limit: Slurm checks limits every
+# 30 s, so every attempt ends within 35 s, before the network is complete
+OVERTIME = """
+name = "slurm-overtime"
+repetitions = 1
+[sigma]
+kind = "explicit"
+values = [0.3, 1.0, 3.0]
+[training]
+epochs = 180
+batch_size = 4
+lr = 1e-3
+last_epochs = 2
+[executor.slurm]
+timeout_min = 1
+additional = { time = "0:20" }
+"""
+
+
+def write_spec(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "spec.toml"
+    path.write_text(text)
+    return path
+
+
+def mid_training(out: Path, epochs: int, proc) -> tuple[str, str]:
+    """Wait until a job is in the middle of its training; its checkpoint and Slurm job ID."""
+    found: dict[str, str] = {}
+
+    def check() -> bool:
+        path = training_between(out, 2, epochs - 10)
+        if path and path in ledger(out):
+            found["path"] = path
+            return True
+        return False
+
+    wait_until(check, 300, proc, "a job in the middle of its training")
+    return found["path"], ledger(out)[found["path"]]
+
+
+def test_slurm_study_equals_the_local_executor(slurm, reference, tmp_path):
+    reference.start(STUDY)  # the local run beside the Slurm one
+    spec = write_spec(tmp_path, STUDY)
+    out = tmp_path / "study"
+    finish(start_driver(spec, out, "--executor", "slurm", "--workers", "2", env=slurm.env()))
+    assert results(out) == reference(STUDY)
+    assert len(submissions(out)) == 2  # one Slurm job per network
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["executor"] == "slurm" and summary["counts"]["done"] == 10
+    assert summary["curves"][0]["fit"]["in_range"]
+
+
+def test_scancel_of_a_running_job(slurm, reference, tmp_path):
+    reference.start(FAULTS.format(repetitions=4))  # the local run beside the Slurm one
+    spec, out = write_spec(tmp_path, FAULTS.format(repetitions=2)), tmp_path / "study"
+    driver = start_driver(spec, out, "--executor", "slurm", "--workers", "2", env=slurm.env())
+    path, job = mid_training(out, 40, driver)
+    slurm.run("scancel", job)
+    finish(driver)
+    ref = reference(FAULTS.format(repetitions=4))
+    counts = audit(out, ref, evaluated_trials(out))
+    assert counts == {"trials": 6, "lost": 0, "duplicated": 0}
+    assert results(out) == expected(out, ref)
+    assert len(submissions(out)) == 3  # the cancelled job was submitted once more
+    assert max_resumed(out) > 0  # and continued from its checkpoint
+    record_fault({"fault": "scancel of a running Slurm job", **counts, "resumed": max_resumed(out)})
+
+
+def test_requeued_job(slurm, reference, tmp_path):
+    reference.start(FAULTS.format(repetitions=4))  # the local run beside the Slurm one
+    spec, out = write_spec(tmp_path, FAULTS.format(repetitions=2)), tmp_path / "study"
+    driver = start_driver(spec, out, "--executor", "slurm", "--workers", "2", env=slurm.env())
+    path, job = mid_training(out, 40, driver)
+    slurm.run("scontrol", "requeue", job)
+    finish(driver)
+    ref = reference(FAULTS.format(repetitions=4))
+    counts = audit(out, ref, evaluated_trials(out))
+    assert counts == {"trials": 6, "lost": 0, "duplicated": 0}
+    assert results(out) == expected(out, ref)
+    assert len(submissions(out)) == 2  # Slurm ran the same job again
+    logs = "".join(p.read_text() for p in (out / "slurm").glob(f"{job}_0_log.*"))
+    assert logs.count("Starting with JobEnvironment") >= 2
+    assert max_resumed(out) > 0
+    record_fault({"fault": "Slurm job requeued (scontrol requeue)", **counts, "resumed": max_resumed(out)})
+
+
+def test_job_over_its_time_limit(slurm, reference, tmp_path):
+    reference.start(OVERTIME)  # the local run beside the Slurm one
+    spec, out = write_spec(tmp_path, OVERTIME), tmp_path / "study"
+    finish(start_driver(spec, out, "--executor", "slurm", env=slurm.env()), timeout=1200)
+    ref = reference(OVERTIME)
+    counts = audit(out, ref, evaluated_trials(out))
+    assert counts == {"trials": 3, "lost": 0, "duplicated": 0}
+    assert results(out) == ref
+    logs = "".join(p.read_text() for p in (out / "slurm").glob("*_log.*"))
+    # submitit requeued it on the signal before the limit, or Slurm killed it at the limit
+    assert "this job is timed-out" in logs or "DUE TO TIME LIMIT" in logs
+    assert max_resumed(out) > 0
+    record_fault({"fault": "Slurm job over its time limit", **counts, "resumed": max_resumed(out)})
+
+
+def test_driver_stopped_and_restarted_while_jobs_are_queued(slurm, reference, tmp_path):
+    # four networks, two CPUs: two jobs run and two wait in the queue
+    text = FAULTS.format(repetitions=4)
+    reference.start(text)  # the local run beside the Slurm one
+    spec, out = write_spec(tmp_path, text), tmp_path / "study"
+    seen: dict[str, tuple] = {}
+    for stop in (signal.SIGINT, signal.SIGKILL):  # Ctrl-C, then a kill
+        driver = start_driver(spec, out, "--executor", "slurm", "--workers", "4", env=slurm.env())
+
+        def queued() -> bool:
+            jobs = set(ledger(out).values())
+            states = slurm.queue()
+            return (sum(states.get(j) == "PENDING" for j in jobs) >= 1
+                    and any(2 <= e <= 30 for e in epochs_done(out).values()))
+
+        wait_until(queued, 300, driver, "jobs running and queued")
+        in_flight = set(ledger(out).values())
+        os.killpg(driver.pid, stop)
+        driver.wait(timeout=60)
+        states = slurm.queue()
+        assert all(states.get(j) in ("PENDING", "RUNNING", "COMPLETING", "COMPLETED") for j in in_flight)
+        now = finished(out)
+        assert all(now[t] == v for t, v in seen.items()), "a finished trial was written again"
+        seen = now
+        if stop == signal.SIGKILL:  # as if killed between sbatch and noting the job: found by its comment
+            (out / "slurm" / "noisewalk-jobs.json").unlink()
+    finish(start_driver(spec, out, "--executor", "slurm", "--workers", "4", env=slurm.env()))
+    ref = reference(text)
+    now = finished(out)
+    assert all(now[t] == v for t, v in seen.items()), "a finished trial was written again"
+    counts = audit(out, ref, evaluated_trials(out))
+    assert counts == {"trials": 12, "lost": 0, "duplicated": 0}
+    assert results(out) == ref
+    assert len(submissions(out)) == 4  # the restarted drivers took the queued jobs over
+    record_fault({"fault": "driver stopped (Ctrl-C, then SIGKILL) and restarted with jobs queued", **counts,
+                  "resumed": max_resumed(out)})
