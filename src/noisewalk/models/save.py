@@ -29,8 +29,8 @@ importable.
 
 from __future__ import annotations
 
-import importlib
 import copy
+import importlib
 import io
 from pathlib import Path
 from typing import Any
@@ -114,7 +114,8 @@ def _without_noise_hooks(base: nn.Module) -> nn.Module:
     from noisewalk.sites.inject import _InputNoiseHook, _OutputNoiseHook
 
     hooked = [
-        m for m in base.modules()
+        m
+        for m in base.modules()
         for h in (*m._forward_hooks.values(), *m._forward_pre_hooks.values())
         if isinstance(h, (_InputNoiseHook, _OutputNoiseHook))
     ]
@@ -256,10 +257,16 @@ def load(path: str | Path, *, device: str | torch.device | None = None, trust: b
     saved = [(s["name"], s["op"]) for s in data["sites"]]
     built = [(s.name, s.op) for s in noisy.sites]
     if saved != built:
-        diff = next((i for i, (a, b) in enumerate(zip(saved, built, strict=False)) if a != b), min(len(saved), len(built)))
+        diff = next(
+            (i for i, (a, b) in enumerate(zip(saved, built, strict=False)) if a != b), min(len(saved), len(built))
+        )
+
+        def at(sites: list[tuple[str, str]]) -> str:
+            return f"{sites[diff][0]!r} ({sites[diff][1]})" if diff < len(sites) else "nothing"
+
         raise InvalidParameterError(
-            f"the model rebuilt from {path} has {len(built)} sites, the saved one {len(saved)}; they first differ "
-            f"at index {diff}. Was the model's code changed since it was saved?"
+            f"the model rebuilt from {path} has {len(built)} sites, the saved one {len(saved)}; at site {diff} "
+            f"the saved model has {at(saved)}, the rebuilt one {at(built)}. Was the model's code changed since?"
         )
     try:
         noisy.load_state_dict(data["state_dict"])
@@ -294,4 +301,3 @@ def export_weights(model: NoisyModel | nn.Module, path: str | Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     torch.save({k: v.detach().cpu() for k, v in state.items()}, path)
     return path
-
