@@ -31,6 +31,8 @@ DATASET_NAMES = {
     "speech_commands": "Speech Commands",
     "image_folder": "image folder",
 }
+TRAIN_NOISE_NETWORK = {"matched": "noisy training", "none": "trained without noise"}
+"""``train_noise`` of one network, whose own level σ_train is given beside it."""
 TRAIN_NOISE = {
     "none": "trained without noise",
     "matched": "noisy training (σ_train = σ)",
@@ -81,8 +83,8 @@ def quant_words(config: Mapping[str, Any]) -> str:
     return f"{bits}-bit, learned activation steps"
 
 
-def setting(key: str, value: Any) -> str:
-    """One setting in words."""
+def setting(key: str, value: Any, *, network: bool = False) -> str:
+    """One setting in words; ``network``: of one network, named beside its own σ_train."""
     if key == "model":
         return model_name(value)
     if key == "dataset":
@@ -90,6 +92,8 @@ def setting(key: str, value: Any) -> str:
     if key == "noise":
         return f"{value} noise"
     if key == "train_noise":
+        if network and str(value) in TRAIN_NOISE_NETWORK:
+            return TRAIN_NOISE_NETWORK[str(value)]
         return TRAIN_NOISE.get(str(value), f"training noise: {value}")
     if key == "sites":
         if value in (None, "all"):
@@ -110,11 +114,12 @@ def setting(key: str, value: Any) -> str:
     return f"{key.replace('_', ' ')} {_number(value)}"
 
 
-def config_words(config: Mapping[str, Any], keys: Sequence[str]) -> str:
+def config_words(config: Mapping[str, Any], keys: Sequence[str], *, network: bool = False) -> str:
     """The settings ``keys`` (those that differ between configurations) in words; the
-    model's name when none differs."""
+    model's name when none differs. ``network``: as a label of networks named beside
+    their own σ_train."""
     parts = [quant_words(config)] if any(k in QUANT_KEYS for k in keys) else []
-    parts += [setting(k, config[k]) for k in keys if k in config and k not in QUANT_KEYS]
+    parts += [setting(k, config[k], network=network) for k in keys if k in config and k not in QUANT_KEYS]
     return ", ".join(parts) if parts else model_name(config.get("model", "all configurations"))
 
 

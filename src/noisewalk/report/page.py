@@ -138,6 +138,7 @@ class _Words:
     def __init__(self, confs: list[Configuration]) -> None:
         keys = varying_keys([c.config for c in confs])
         self.names = {c.label: labels.config_words(c.config, keys) for c in confs}
+        self.network_names = {c.label: labels.config_words(c.config, keys, network=True) for c in confs}
         self.several = len(confs) > 1
         self.draws: dict[str, list[int]] = {}
         for c in confs:
@@ -146,6 +147,11 @@ class _Words:
 
     def __call__(self, label: str) -> str:
         return self.names.get(label, label)
+
+    def at_level(self, label: str, sigma_train: float) -> str:
+        """Networks of a configuration trained at one level, in words."""
+        name = self.network_names.get(label, label)
+        return name if sigma_train == 0 and "without noise" in name else f"{name}, σ_train = {sigma_train:.3g}"
 
     def curve(self, curve: Curve) -> str:
         conf = curve.label.rsplit(" @ ", 1)[0] if curve.site != GLOBAL_SITE else curve.label
@@ -265,7 +271,7 @@ def _history_plots(canvas: _Canvas, confs: list[Configuration], words: _Words) -
             canvas.draw(
                 plots.plot_training_history,
                 series,
-                title=f"Training, {subject}" + (f" ({words(conf.label)})" if words.several else ""),
+                title=f"Training, {subject}" + (f", {words.network_names[conf.label]}" if words.several else ""),
                 caption=f"Test accuracy after each epoch, with noise at the training level σ_train: mean over "
                 f"{nets} per level, band: ± one standard deviation across them."
                 + (f" {len(levels)} of the training levels, evenly chosen." if len(by_level) > len(levels) else ""),
@@ -294,7 +300,7 @@ def _weights_section(canvas: _Canvas, confs: list[Configuration], words: _Words)
         for (label, s), m in mean.items()
     ]
     section.tables.append(table)
-    named = {f"{words(label)}, σ_train = {s:.3g}": m for (label, s), m in list(mean.items())[:CURVES_PER_PLOT]}
+    named = {words.at_level(label, s): m for (label, s), m in list(mean.items())[:CURVES_PER_PLOT]}
     nets = _count_range([len(v) for v in groups.values()], "network")
     section.figures.append(
         canvas.draw(
@@ -309,7 +315,7 @@ def _weights_section(canvas: _Canvas, confs: list[Configuration], words: _Words)
     for (label, s), m in mean.items():
         for (other, s2), m2 in mean.items():
             if s == s2 and not clamp.get(label) and clamp.get(other) and keys.get(label) == keys.get(other):
-                ratios[f"{words(label)} / {words(other)}, σ_train = {s:.3g}"] = weight_ratio(m, m2)
+                ratios[f"{words.at_level(label, s)} / {words(other)}"] = weight_ratio(m, m2)
     if ratios:
         rt = Table("weight_ratio", "Mean |w| without clamping over with clamping", ["pair", *layers])
         rt.rows = [[k, *(f"{r.get(layer, math.nan):.3g}" for layer in layers)] for k, r in ratios.items()]

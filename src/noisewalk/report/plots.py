@@ -111,6 +111,15 @@ def _plain_log_labels(axis, lo: float, hi: float) -> None:
     axis.set_minor_formatter(plain if hi / lo < 30 else NullFormatter())
 
 
+def _legend(ax, entries: int, loc: str) -> None:
+    """A legend at ``loc`` inside the axes, or outside on the right when it has more than
+    three entries (where it would cover data)."""
+    if entries > 3:
+        ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0.0)
+    else:
+        ax.legend(loc=loc)
+
+
 def _log_sigma_axis(ax, xlabel: str) -> None:
     ax.set_xscale("log")
     ax.set_xlabel(xlabel)
@@ -157,8 +166,8 @@ def _draw_curve(ax, sigma, mean, std, fit, color, label: str | None) -> None:
     line = _fit_line(sigma, fit)
     if line is not None:
         ax.plot(*line, "-", color=color, lw=1.3, zorder=2)
-        if fit.in_range and math.isfinite(fit.mu):
-            ax.axvline(fit.mu, color=color, ls=":", lw=1.0, zorder=1)
+        if fit.in_range and math.isfinite(fit.mu):  # μ: dotted from the axis up to the fit's half-way point
+            ax.vlines(fit.mu, 0, float(fit.predict(np.array([fit.mu]))[0]), color=color, ls=":", lw=1.1, zorder=1)
 
 
 def plot_accuracy_curves(
@@ -191,7 +200,7 @@ def plot_accuracy_curves(
         ax.set_ylim(0, 1.02)
         ax.set_ylabel("test accuracy")
         ax.set_title(title)
-        ax.legend(loc="lower left")
+        ax.legend(loc="upper right")  # a falling curve leaves that corner free
         return _save(fig, path, formats)
 
 
@@ -276,7 +285,9 @@ def _grouped(
     categories = _categories(series)
     n = max(len(series), 1)
     with _style() as plt:
-        width_in = max(4.5, (0.32 if log else 0.42) * len(categories) * (1 if log else n) + 1.8)
+        width_in = max(4.5, (0.32 if log else 0.3) * len(categories) * (1 if log else n) + 1.8)
+        if n > 3:
+            width_in += 2.2  # the legend, outside on the right
         fig, ax = plt.subplots(figsize=(min(width_in, 10.0), 3.6))
         x = np.arange(len(categories))
         step = 0.8 / n
@@ -327,7 +338,7 @@ def _grouped(
         ax.set_title(title)
         ax.grid(True, axis="y", which="major", **_GRID)
         if n > 1 or missing:
-            ax.legend()
+            _legend(ax, n + missing, "best")
         return _save(fig, path, formats)
 
 
@@ -421,22 +432,32 @@ def plot_pareto(
                 elinewidth=0.8,
                 zorder=4,
             )
-        for j, i in enumerate(shown):
-            ax.annotate(
-                labels[i],
-                (xy[i][1], xy[i][0]),
-                textcoords="offset points",
-                xytext=(6, 5 if j % 2 == 0 else -9),
-                fontsize=7,
-                zorder=5,
-            )
+        _log_sigma_axis(ax, xlabel)
         if shown:
             acc = np.array([xy[i][0] for i in shown])
             span = float(acc.max() - acc.min())
             pad = max(0.15 * span, 0.004)
             ax.set_ylim(max(0.0, acc.min() - pad), min(1.0, acc.max() + 2 * pad))
+            mus = np.array([xy[i][1] for i in shown])
+            errs = np.nan_to_num(np.array([err[i] for i in shown]), nan=0.0)
+            lo = float(np.min(np.where(mus - errs > 0, mus - errs, mus)))
+            hi = float(np.max(mus + errs))
+            widen = max((hi / lo) ** 0.12, 1.05)
+            ax.set_xlim(lo / widen, hi * widen)
+            _plain_log_labels(ax.xaxis, lo / widen, hi * widen)
+            middle = math.sqrt(lo * hi)
+            for j, i in enumerate(shown):  # labels point inwards, alternately above and below
+                right = xy[i][1] > middle
+                ax.annotate(
+                    labels[i],
+                    (xy[i][1], xy[i][0]),
+                    textcoords="offset points",
+                    xytext=(-6 if right else 6, 6 if j % 2 == 0 else -11),
+                    ha="right" if right else "left",
+                    fontsize=7,
+                    zorder=5,
+                )
         ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _pos: f"{100 * v:.3g}%"))
-        _log_sigma_axis(ax, xlabel)
         ax.set_ylabel("peak test accuracy")
         ax.set_title(title)
         ax.grid(True, axis="y", **_GRID)
@@ -543,5 +564,5 @@ def plot_training_history(
         ax.set_ylabel(ylabel)
         ax.set_title(title)
         ax.grid(True, **_GRID)
-        ax.legend(loc="lower right")
+        _legend(ax, len(series), "lower right")
         return _save(fig, path, formats)
