@@ -64,6 +64,9 @@ HISTORY_LINES = 6
 FIGURE_FORMATS = ("png", "pdf", "svg")
 """The formats every figure is written in beside the page (PNG at 300 dpi)."""
 
+SUBJECT_KEYS = frozenset({"model", "dataset", "noise"})
+"""The settings a figure's title names (see ``labels.subject``)."""
+
 FIGURES_DIR = "figures"
 """The folder beside the page that holds the figures' files."""
 
@@ -139,6 +142,9 @@ class _Words:
         keys = varying_keys([c.config for c in confs])
         self.names = {c.label: labels.config_words(c.config, keys) for c in confs}
         self.network_names = {c.label: labels.config_words(c.config, keys, network=True) for c in confs}
+        # beside a title that already names the model, data and noise (labels.subject)
+        rest = [k for k in keys if k not in SUBJECT_KEYS]
+        self.beside = {c.label: labels.config_words(c.config, rest, network=True) if rest else "" for c in confs}
         self.several = len(confs) > 1
         self.draws: dict[str, list[int]] = {}
         for c in confs:
@@ -152,6 +158,11 @@ class _Words:
         """Networks of a configuration trained at one level, in words."""
         name = self.network_names.get(label, label)
         return name if sigma_train == 0 and "without noise" in name else f"{name}, σ_train = {sigma_train:.3g}"
+
+    def titled(self, title: str, label: str) -> str:
+        """``title`` (which names the model, data and noise) with the configuration's other settings."""
+        extra = self.beside.get(label, "")
+        return f"{title}, {extra}" if extra else title
 
     def curve(self, curve: Curve) -> str:
         conf = curve.label.rsplit(" @ ", 1)[0] if curve.site != GLOBAL_SITE else curve.label
@@ -214,8 +225,7 @@ def _chunks(items: Sequence, size: int) -> list[Sequence]:
 def _panel_title(curve: Curve, words: _Words) -> str:
     if curve.site == GLOBAL_SITE:
         return labels.subject(curve.config)
-    title = f"Walking noise, {labels.subject(curve.config)}"
-    return f"{title} ({words.curve(curve)})" if words.several else title
+    return words.titled(f"Walking noise, {labels.subject(curve.config)}", curve.label.rsplit(" @ ", 1)[0])
 
 
 def _curve_plots(canvas: _Canvas, fitted: list[tuple[Curve, CurveFit]], words: _Words) -> list[Figure]:
@@ -271,7 +281,7 @@ def _history_plots(canvas: _Canvas, confs: list[Configuration], words: _Words) -
             canvas.draw(
                 plots.plot_training_history,
                 series,
-                title=f"Training, {subject}" + (f", {words.network_names[conf.label]}" if words.several else ""),
+                title=words.titled(f"Training, {subject}", conf.label),
                 caption=f"Test accuracy after each epoch, with noise at the training level σ_train: mean over "
                 f"{nets} per level, band: ± one standard deviation across them."
                 + (f" {len(levels)} of the training levels, evenly chosen." if len(by_level) > len(levels) else ""),
