@@ -54,8 +54,12 @@ from noisewalk.results.files import write_atomic
 from noisewalk.results.model import GLOBAL_SITE, Matrix, Network, Study
 from noisewalk.results.restore import checkpoint_weights
 
-CURVES_PER_PLOT = 8
-"""Most curves drawn in one accuracy-vs-σ plot (more are split over several)."""
+CURVES_PER_PLOT = 12
+"""Most curves drawn in one accuracy-vs-σ plot (more are split over several); more than
+``plots.OVERLAY_CURVES`` are drawn as a panel each."""
+
+SERIES_PER_PLOT = 8
+"""Most series (configuration and training level) in one weight-magnitude plot."""
 
 HISTORY_LINES = 6
 """Most training levels drawn in one training-history plot (evenly chosen)."""
@@ -310,7 +314,7 @@ def _weights_section(canvas: _Canvas, confs: list[Configuration], words: _Words)
         for (label, s), m in mean.items()
     ]
     section.tables.append(table)
-    named = {words.at_level(label, s): m for (label, s), m in list(mean.items())[:CURVES_PER_PLOT]}
+    named = {words.at_level(label, s): m for (label, s), m in list(mean.items())[:SERIES_PER_PLOT]}
     nets = _count_range([len(v) for v in groups.values()], "network")
     section.figures.append(
         canvas.draw(
@@ -333,7 +337,7 @@ def _weights_section(canvas: _Canvas, confs: list[Configuration], words: _Words)
         section.figures.append(
             canvas.draw(
                 plots.plot_weight_magnitudes,
-                dict(list(ratios.items())[:CURVES_PER_PLOT]),
+                dict(list(ratios.items())[:SERIES_PER_PLOT]),
                 title="Weight growth: unclamped over clamped",
                 ylabel="ratio of mean |w|",
                 reference=1.0,

@@ -25,6 +25,9 @@ DPI = 300
 FORMATS = ("png", "pdf", "svg")
 """The file formats a figure can be written in."""
 
+PARETO_NAMED = 4
+"""Most points of a Pareto plot named beside them; more are numbered, with a key."""
+
 OVERLAY_CURVES = 4
 """Most accuracy curves drawn over each other in one panel; more get a panel each."""
 
@@ -227,9 +230,11 @@ def _curve_panels(curves: Curves, path, *, title: str, xlabel: str, chance: floa
             ax.set_title(f"{label}\n{mu}" if mu else label, fontsize=8, pad=3, linespacing=1.3)
         for ax in list(axes.flat)[len(items) :]:
             ax.axis("off")
+        for ax in list(axes.flat)[max(0, len(items) - ncols) : len(items)]:
+            ax.xaxis.set_tick_params(labelbottom=True)  # the lowest panel of each column
         axes[0, 0].set_ylim(0, 1.02)
         height = fig.get_figheight()
-        fig.supxlabel(xlabel, fontsize=9, y=0.24 / height, va="bottom")
+        fig.supxlabel(xlabel, fontsize=9, y=0.22 / height, va="bottom")
         fig.supylabel("test accuracy", fontsize=9)
         fig.suptitle(title, fontsize=10)
         handles = [
@@ -240,7 +245,7 @@ def _curve_panels(curves: Curves, path, *, title: str, xlabel: str, chance: floa
         ]
         if chance is not None:
             handles.append(plt.Line2D([], [], color="0.5", lw=0.8, ls="--", label="chance"))
-        fig.tight_layout(rect=(0, 0.3 / height, 1, 1))
+        fig.tight_layout(rect=(0, 0.2 / height, 1, 1))
         fig.legend(handles=handles, loc="lower center", ncol=len(handles), bbox_to_anchor=(0.5, 0.0))
         return _save(fig, path, formats, layout=False)
 
@@ -411,7 +416,7 @@ def plot_pareto(
     front = pareto_front(xy)
     shown = [i for i, (a, m) in enumerate(xy) if np.isfinite(a) and np.isfinite(m) and m > 0]
     with _style() as plt:
-        fig, ax = plt.subplots(figsize=(6.0, 3.8))
+        fig, ax = plt.subplots(figsize=(8.0 if len(shown) > PARETO_NAMED else 6.0, 3.8))
         on_front = [i for i in front if i in shown]
         if on_front:
             order = sorted(on_front, key=lambda i: xy[i][1])
@@ -445,18 +450,12 @@ def plot_pareto(
             widen = max((hi / lo) ** 0.12, 1.05)
             ax.set_xlim(lo / widen, hi * widen)
             _plain_log_labels(ax.xaxis, lo / widen, hi * widen)
-            middle = math.sqrt(lo * hi)
-            for j, i in enumerate(shown):  # labels point inwards, alternately above and below
-                right = xy[i][1] > middle
-                ax.annotate(
-                    labels[i],
-                    (xy[i][1], xy[i][0]),
-                    textcoords="offset points",
-                    xytext=(-6 if right else 6, 6 if j % 2 == 0 else -11),
-                    ha="right" if right else "left",
-                    fontsize=7,
-                    zorder=5,
-                )
+            numbered = len(shown) > PARETO_NAMED
+            texts = [str(j + 1) if numbered else labels[i] for j, i in enumerate(shown)]
+            _place_labels(ax, [xy[i][1] for i in shown], [xy[i][0] for i in shown], texts, bold=numbered)
+            if numbered:  # a key beside the axes instead of names that would overlap
+                key = "\n".join(f"{j + 1}  {labels[i]}" for j, i in enumerate(shown))
+                ax.text(1.03, 1.0, key, transform=ax.transAxes, va="top", ha="left", fontsize=7, linespacing=1.5)
         ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _pos: f"{100 * v:.3g}%"))
         ax.set_ylabel("peak test accuracy")
         ax.set_title(title)
@@ -467,6 +466,55 @@ def plot_pareto(
         ]
         ax.legend(handles=handles, loc="best")
         return _save(fig, path, formats)
+
+
+def _place_labels(ax, xs, ys, texts: list[str], *, bold: bool = False, size: float = 7.0) -> None:
+    """Put each text beside its point where it covers no point and no text placed before:
+    the first free one of eight places around the point (the first place if none is free)."""
+    fig = ax.figure
+    fig.canvas.draw()  # fixes the layout the data-to-pixel transform depends on
+    px = ax.transData.transform(np.column_stack([xs, ys]))
+    pt = fig.dpi / 72.0
+    char_w, height, gap, radius = 0.62 * size * pt, 1.15 * size * pt, 4 * pt, 4 * pt
+    taken: list[tuple[float, float, float, float]] = []
+
+    def free(box) -> bool:
+        x0, y0, x1, y1 = box
+        if any(x0 < b[2] and b[0] < x1 and y0 < b[3] and b[1] < y1 for b in taken):
+            return False
+        return not any(x0 - radius < x < x1 + radius and y0 - radius < y < y1 + radius for x, y in px)
+
+    right_half = px[:, 0] > ax.transAxes.transform((0.6, 0))[0]
+    for (x, y), anchor, text, right in zip(px, zip(xs, ys, strict=True), texts, right_half, strict=True):
+        w = char_w * len(text)
+        sides = [(-1, "right"), (1, "left")] if right else [(1, "left"), (-1, "right")]
+        places = [(dx, dy, ha) for dx, ha in sides for dy in (1, -1, 0)] + [(0, 1, "center"), (0, -1, "center")]
+        for k, (dx, dy, ha) in enumerate(places):
+            ox = dx * gap
+            oy = dy * (gap + 0.1 * height) if dx else dy * (radius + gap)
+            x0 = x + ox - (w if ha == "right" else w / 2 if ha == "center" else 0)
+            y0 = y + oy - (height if dy < 0 else height / 2 if dy == 0 else 0)
+            box = (x0, y0, x0 + w, y0 + height)
+            if free(box) or k == len(places) - 1:
+                if not free(box):  # nowhere free: the first place
+                    dx, dy, ha = places[0]
+                    ox, oy = dx * gap, dy * (gap + 0.1 * height)
+                    x0 = x + ox - (w if ha == "right" else 0)
+                    y0 = y + oy
+                    box = (x0, y0, x0 + w, y0 + height)
+                taken.append(box)
+                ax.annotate(
+                    text,
+                    anchor,
+                    xytext=(ox / pt, oy / pt),
+                    textcoords="offset points",
+                    ha=ha,
+                    va="bottom" if dy > 0 else "top" if dy < 0 else "center",
+                    fontsize=size,
+                    fontweight="bold" if bold else "normal",
+                    zorder=5,
+                )
+                break
 
 
 def plot_heatmap(
