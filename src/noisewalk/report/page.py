@@ -384,9 +384,12 @@ def _activation_section(
                         plots.plot_activation_histograms,
                         hists,
                         log=log,
-                        title=f"Activations, {words(conf.label)}, σ_train = {net.train_sigma:.3g}",
+                        title=f"Activations, {words(conf.label)}, σ_train = {net.train_sigma:.3g}"
+                        + (", magnitudes" if log else ""),
                         caption="Values at each activation site over up to 1,024 test images, without noise, of "
-                        "one network (the one trained at the highest level); counts on a log scale.",
+                        "one network (the one trained at the highest level); counts on a log scale; each panel's "
+                        "title gives the share of exact zeros"
+                        + (", which a log scale of |value| leaves out." if log else "."),
                     )
                 )
             for r in self_binarization_test(model, datasets[name].test, sites=acts, device=device):

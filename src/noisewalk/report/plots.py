@@ -572,7 +572,7 @@ def plot_activation_histograms(
     ncols = min(4, max(1, len(items)))
     nrows = -(-len(items) // ncols) if items else 1
     with _style() as plt:
-        fig, axes = plt.subplots(nrows, ncols, figsize=(2.3 * ncols + 0.6, 1.8 * nrows + 0.9), squeeze=False)
+        fig, axes = plt.subplots(nrows, ncols, figsize=(2.3 * ncols + 0.6, 1.8 * nrows + 0.7), squeeze=False)
         for ax, (name, h) in zip(axes.flat, items, strict=False):
             edges, counts = (h.log_edges, h.log_counts) if log else (h.edges, h.counts)
             ax.stairs(counts, edges, fill=True, alpha=0.8)
