@@ -19,8 +19,8 @@ from contextlib import contextmanager
 from datetime import timedelta
 
 from rich.console import Console
-from rich.table import Column
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.table import Column
 from typer.core import TyperCommand
 
 Update = Callable[[int, int | None, str], None]
