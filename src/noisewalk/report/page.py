@@ -205,19 +205,27 @@ def _curve_caption(words: _Words, chunk: list[tuple[Curve, CurveFit]], walking: 
     draws = words.draws_text(list(dict.fromkeys(c.label.rsplit(" @ ", 1)[0] for c, _ in chunk)))
     trained = any(c.trained_with_noise for c, _ in chunk)
     fits = [f for _, f in chunk]
-    log = any(f.single.log for f in fits)
-    stacked = any(f.use_stacked for f in fits)
-    text = "Each panel: noise at that site only, every other site noise-free. " if walking and len(chunk) > 1 else ""
+    panels = len(chunk) > plots.OVERLAY_CURVES
+    stacked = [f.use_stacked for f in fits]
+    single_log = [f.single.log for f, two in zip(fits, stacked, strict=True) if not two]
+    if all(stacked):
+        shape, space = "two-step logistic", "log σ"
+    else:
+        shape = "logistic (two-step where one step does not fit)" if any(stacked) else "logistic"
+        space = "log σ" if all(single_log) else "σ" if not any(single_log) else "σ or log σ, as each study asks"
+        if any(stacked) and space == "σ":
+            space = "σ; two-step fits in log σ"
+    text = ""
+    if walking and len(chunk) > 1:
+        text = f"Each {'panel' if panels else 'curve'}: noise at that site only, every other site noise-free. "
     text += (
         f"Points: mean test accuracy over {nets}{' (at each level, those trained at that level)' if trained else ''}; "
         f"error bars: standard deviation across the networks; each network's accuracy is its mean over {draws}. "
-        f"Lines: the {'two-step ' if stacked else ''}logistic fitted to the points (weighted least squares in "
-        f"{'log σ' if log else 'σ'}), drawn over the measured levels only; dotted: μ, where the fit falls half-way."
+        f"Lines: the {shape} fitted to the points (weighted least squares in {space}), drawn over the measured "
+        "levels only; dotted: μ, where the fit falls half-way."
     )
-    if stacked and not all(f.use_stacked for f in fits):
-        text = text.replace("the two-step logistic", "the logistic (two-step where one step does not fit)")
     text += _fit_quality(fits)
-    if walking and len(chunk) > plots.OVERLAY_CURVES:
+    if panels:
         text += " Grey: the other panels' fits, for comparison."
     return text
 
@@ -602,6 +610,7 @@ def build_report(
             walked = [c for c, _ in fitted if c.site != GLOBAL_SITE]
             nets = _count_range([len(a) for c in walked for a in c.acc], "network")
             draws = words.draws_text(list(per_site))
+            missing = any(not f.in_range for fits in per_site.values() for f in fits.values())
             sections.append(
                 Section(
                     "Per-site robustness (walking noise)",
@@ -613,7 +622,8 @@ def build_report(
                             title="Per-site μ (walking noise)",
                             caption="μ of each site with noise at that site only (every other site noise-free), "
                             f"from the logistic fitted to the mean accuracy of {nets} ({draws} each); error bars: "
-                            "the fit's standard error of μ; grey crosses: no μ in the measured range.",
+                            "the fit's standard error of μ"
+                            + ("; grey crosses: no μ in the measured range." if missing else "."),
                         )
                     ],
                 )
