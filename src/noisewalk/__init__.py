@@ -15,6 +15,7 @@ from noisewalk.errors import (
 from noisewalk.measure.fit import MidpointFit, StackedFit, fit_midpoint, fit_stacked, preserved_relative_accuracy
 from noisewalk.models import create_model, list_models, register_model
 from noisewalk.models.quant import quantize
+from noisewalk.models.save import export_weights, load, save
 from noisewalk.noise.types import AdditiveNoise, CombinedNoise, MultiplicativeNoise, Noise, create_noise, list_noises
 from noisewalk.sites import OP_TYPES, NoisyModel, Site, inject, register_site_module
 
@@ -44,11 +45,14 @@ __all__ = [
     "create_noise",
     "fit_midpoint",
     "fit_stacked",
+    "export_weights",
     "inject",
     "list_models",
     "list_noises",
+    "load",
     "preserved_relative_accuracy",
     "quantize",
     "register_model",
     "register_site_module",
+    "save",
 ]

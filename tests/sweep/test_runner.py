@@ -13,8 +13,8 @@ from noisewalk.errors import InvalidParameterError, MissingDependencyError
 from noisewalk.results.store import Store
 from noisewalk.sweep import worker
 from noisewalk.sweep.executors import Executor, LocalExecutor, create_executor
-from noisewalk.sweep.slurm_executor import SlurmExecutor
 from noisewalk.sweep.runner import run_study, study_lock
+from noisewalk.sweep.slurm_executor import SlurmExecutor
 from noisewalk.sweep.spec import SlurmSettings, check_sites, parse_spec
 
 GRID = {"kind": "log", "start": 0.1, "stop": 10, "count": 5}

@@ -177,6 +177,9 @@ def quantize(
         model = copy.deepcopy(model)
     factory = _LayerFactory(qnn, bits, step)
     _convert(model, factory, {})
+    recipe = getattr(model, "_noisewalk_recipe", None)
+    if isinstance(recipe, dict):  # rebuilt by noisewalk.load: the registry model, then this
+        model._noisewalk_recipe = {**recipe, "quantize": {"bits": bits, "act_scaling": act_scaling, "scale": scale}}
     return model
 
 

@@ -52,7 +52,16 @@ def create_model(
         raise InvalidParameterError(
             f"input_shape must be three positive integers (channels, height, width); got {input_shape!r}"
         )
-    return factory(num_classes=num_classes, input_shape=tuple(input_shape), batchnorm=batchnorm, **kwargs)
+    model = factory(num_classes=num_classes, input_shape=tuple(input_shape), batchnorm=batchnorm, **kwargs)
+    # how to build it again: ``noisewalk.save`` writes this instead of pickling the model
+    model._noisewalk_recipe = {
+        "name": name,
+        "num_classes": num_classes,
+        "input_shape": list(input_shape),
+        "batchnorm": batchnorm,
+        "kwargs": dict(kwargs),
+    }
+    return model
 
 
 def list_models(own: bool = False) -> list[str]:

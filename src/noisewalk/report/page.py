@@ -3,8 +3,11 @@
 ``build_report(studies, out)`` analyses the finished networks of the studies (a study
 still running shows what has finished and how far it is), draws every plot that
 applies, embeds the images in the page (base64 PNG), and writes every table beside the
-page as Markdown and CSV (``{page stem}-{table}.md`` / ``.csv``). The page also shows
-each study's configuration, versions and timing.
+page as Markdown and CSV (``{page stem}-{table}.md`` / ``.csv``). Every figure is also
+written to ``figures/`` beside the page, as a 300 dpi PNG and as PDF and SVG
+(``figures/{page stem}-{number}-{title}.pdf``), each with a caption on the page saying
+what its points, error bars and lines are. The page also shows each study's
+configuration, versions and timing.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ import base64
 import html
 import json
 import math
+import re
 import tempfile
 from collections import Counter
 from collections.abc import Callable, Sequence
@@ -23,7 +27,15 @@ from typing import Any
 
 import numpy as np
 
-from noisewalk.analysis.curves import Configuration, Curve, build_curves, config_key, configurations, mismatch_matrix
+from noisewalk.analysis.curves import (
+    Configuration,
+    Curve,
+    build_curves,
+    config_key,
+    configurations,
+    mismatch_matrix,
+    varying_keys,
+)
 from noisewalk.analysis.midpoints import CurveFit, fit_curve, site_midpoints
 from noisewalk.analysis.pareto import pareto_front
 from noisewalk.analysis.tables import (
@@ -37,16 +49,34 @@ from noisewalk.analysis.tables import (
 )
 from noisewalk.analysis.weights import average_weights, mean_abs_weights, weight_ratio
 from noisewalk.errors import InvalidParameterError, NoisewalkError
-from noisewalk.report import plots
+from noisewalk.report import labels, plots
 from noisewalk.results.files import write_atomic
 from noisewalk.results.model import GLOBAL_SITE, Matrix, Network, Study
 from noisewalk.results.restore import checkpoint_weights
 
-CURVES_PER_PLOT = 8
-"""Most curves drawn in one accuracy-vs-σ plot (more are split over several)."""
+CURVES_PER_PLOT = 12
+"""Most curves drawn in one accuracy-vs-σ plot (more are split over several); more than
+``plots.OVERLAY_CURVES`` are drawn as a panel each."""
+
+SERIES_PER_PLOT = 8
+"""Most series (configuration and training level) in one weight-magnitude plot."""
 
 HISTORY_LINES = 6
 """Most training levels drawn in one training-history plot (evenly chosen)."""
+
+
+FIGURE_FORMATS = ("png", "pdf", "svg")
+"""The formats every figure is written in beside the page (PNG at 300 dpi)."""
+
+SUBJECT_KEYS = frozenset({"model", "dataset", "noise"})
+"""The settings a figure's title names (see ``labels.subject``)."""
+
+FIGURES_DIR = "figures"
+"""The folder beside the page that holds the figures' files."""
+
+CSS_PX_PER_PIXEL = 110 / plots.DPI
+"""Display size on the page of one pixel of a figure's PNG: an inch of figure is 110 CSS
+pixels, so that the figures' text reads at the size of the page's."""
 
 
 @dataclass
@@ -54,6 +84,8 @@ class Figure:
     title: str
     png: bytes
     caption: str = ""
+    files: list[Path] = field(default_factory=list)
+    """The figure's files beside the page (PNG, PDF, SVG), empty when none were written."""
 
 
 @dataclass
@@ -73,52 +105,161 @@ class ReportOutput:
     figures: list[str]
     """Titles of the embedded figures."""
     sections: list[str]
+    figure_files: list[Path] = field(default_factory=list)
+    """Every figure's files (PNG, PDF, SVG) in the figures folder beside the page."""
+
+
+def _slug(text: str) -> str:
+    words = re.sub(r"[^a-z0-9]+", "-", text.lower().replace("μ", "mu").replace("σ", "sigma")).strip("-")
+    return words[:60].rstrip("-") or "figure"
 
 
 class _Canvas:
-    """Draws plots into a scratch folder and keeps their PNG bytes."""
+    """Draws plots into a folder (as ``{prefix}{number}-{title}`` in each format) and keeps
+    their PNG bytes for the page."""
 
-    def __init__(self, folder: Path) -> None:
-        self.folder = folder
+    def __init__(self, folder: Path, prefix: str, formats: Sequence[str], keep: bool) -> None:
+        self.folder, self.prefix, self.formats, self.keep = folder, prefix, list(formats), keep
         self.count = 0
 
     def draw(self, plot: Callable[..., Path], *args, title: str, caption: str = "", **kw) -> Figure:
         self.count += 1
-        path = plot(*args, self.folder / f"figure{self.count}.png", title=title, **kw)
-        return Figure(title, path.read_bytes(), caption)
+        path = self.folder / f"{self.prefix}{self.count:02d}-{_slug(title)}.png"
+        path = plot(*args, path, title=title, formats=self.formats, **kw)
+        files = [path.with_suffix(f".{f}") for f in dict.fromkeys(["png", *self.formats])] if self.keep else []
+        return Figure(title, path.read_bytes(), caption, files)
+
+    def clear_old(self) -> None:
+        """Remove figures an earlier report of this page wrote (numbered as this one's)."""
+        pattern = re.compile(rf"{re.escape(self.prefix)}\d\d+-[a-z0-9-]+\.(png|pdf|svg)")
+        if self.keep and self.folder.is_dir():
+            for old in self.folder.iterdir():
+                if pattern.fullmatch(old.name):
+                    old.unlink()
+
+
+class _Words:
+    """Configurations in words (legends and titles) and what stands behind each point
+    (networks, noise draws), for captions."""
+
+    def __init__(self, confs: list[Configuration]) -> None:
+        keys = varying_keys([c.config for c in confs])
+        self.names = {c.label: labels.config_words(c.config, keys) for c in confs}
+        self.network_names = {c.label: labels.config_words(c.config, keys, network=True) for c in confs}
+        # beside a title that already names the model, data and noise (labels.subject)
+        rest = [k for k in keys if k not in SUBJECT_KEYS]
+        self.beside = {c.label: labels.config_words(c.config, rest, network=True) if rest else "" for c in confs}
+        self.several = len(confs) > 1
+        self.draws: dict[str, list[int]] = {}
+        for c in confs:
+            counts = [len(e.acc) for n in c.networks if n.done for e in n.evaluations if e.done]
+            self.draws[c.label] = counts
+
+    def __call__(self, label: str) -> str:
+        return self.names.get(label, label)
+
+    def at_level(self, label: str, sigma_train: float) -> str:
+        """Networks of a configuration trained at one level, in words."""
+        name = self.network_names.get(label, label)
+        return name if sigma_train == 0 and "without noise" in name else f"{name}, σ_train = {sigma_train:.3g}"
+
+    def titled(self, title: str, label: str) -> str:
+        """``title`` (which names the model, data and noise) with the configuration's other settings."""
+        extra = self.beside.get(label, "")
+        return f"{title}, {extra}" if extra else title
+
+    def curve(self, curve: Curve) -> str:
+        conf = curve.label.rsplit(" @ ", 1)[0] if curve.site != GLOBAL_SITE else curve.label
+        return self(conf)
+
+    def draws_text(self, conf_labels: Sequence[str]) -> str:
+        counts = [k for label in conf_labels for k in self.draws.get(label, [])]
+        return _count_range(counts, "noise draw")
+
+
+def _count_range(counts: Sequence[int], noun: str) -> str:
+    """``3 networks``, ``3–5 networks`` or ``1 network``."""
+    if not counts:
+        return f"the {noun}s"
+    lo, hi = min(counts), max(counts)
+    plural = noun if hi == 1 else f"{noun}s"
+    return f"{lo} {plural}" if lo == hi else f"{lo}–{hi} {plural}"
+
+
+def _fit_quality(fits: Sequence[CurveFit]) -> str:
+    """The range of χ²/dof of the fits in use, for a caption."""
+    ratios = []
+    for f in fits:
+        used = f.stacked if f.use_stacked else f.single
+        if used is not None and used.dof > 0 and math.isfinite(used.chi2):
+            ratios.append(used.chi2 / used.dof)
+    if not ratios:
+        return ""
+    lo, hi = min(ratios), max(ratios)
+    value = f"{lo:.2g}" if math.isclose(lo, hi, rel_tol=0.05) else f"{lo:.2g} to {hi:.2g}"
+    return f" χ²/dof of the {'fit' if len(ratios) == 1 else 'fits'}: {value}."
+
+
+def _curve_caption(words: _Words, chunk: list[tuple[Curve, CurveFit]], walking: bool) -> str:
+    nets = _count_range([len(a) for c, _ in chunk for a in c.acc], "network")
+    draws = words.draws_text(list(dict.fromkeys(c.label.rsplit(" @ ", 1)[0] for c, _ in chunk)))
+    trained = any(c.trained_with_noise for c, _ in chunk)
+    fits = [f for _, f in chunk]
+    panels = len(chunk) > plots.OVERLAY_CURVES
+    stacked = [f.use_stacked for f in fits]
+    single_log = [f.single.log for f, two in zip(fits, stacked, strict=True) if not two]
+    if all(stacked):
+        shape, space = "two-step logistic", "log σ"
+    else:
+        shape = "logistic (two-step where one step does not fit)" if any(stacked) else "logistic"
+        space = "log σ" if all(single_log) else "σ" if not any(single_log) else "σ or log σ, as each study asks"
+        if any(stacked) and space == "σ":
+            space = "σ; two-step fits in log σ"
+    text = ""
+    if walking and len(chunk) > 1:
+        text = f"Each {'panel' if panels else 'curve'}: noise at that site only, every other site noise-free. "
+    text += (
+        f"Points: mean test accuracy over {nets}{' (at each level, those trained at that level)' if trained else ''}; "
+        f"error bars: standard deviation across the networks; each network's accuracy is its mean over {draws}. "
+        f"Lines: the {shape} fitted to the points (weighted least squares in {space}), drawn over the measured "
+        "levels only; dotted: μ, where the fit falls half-way."
+    )
+    text += _fit_quality(fits)
+    if panels:
+        text += " Grey: the other panels' fits, for comparison."
+    return text
 
 
 def _chunks(items: Sequence, size: int) -> list[Sequence]:
     return [items[i : i + size] for i in range(0, len(items), size)] or [items]
 
 
-def _panel_title(curve: Curve) -> str:
-    cfg = curve.config
-    parts = [str(cfg.get(k)) for k in ("model", "dataset") if cfg.get(k) is not None]
-    noise = cfg.get("noise")
-    return f"{' on '.join(parts) or 'accuracy'}{f', {noise} noise' if noise else ''}"
+def _panel_title(curve: Curve, words: _Words) -> str:
+    if curve.site == GLOBAL_SITE:
+        return labels.subject(curve.config)
+    return words.titled(f"Walking noise, {labels.subject(curve.config)}", curve.label.rsplit(" @ ", 1)[0])
 
 
-def _curve_plots(canvas: _Canvas, fitted: list[tuple[Curve, CurveFit]]) -> list[Figure]:
+def _curve_plots(canvas: _Canvas, fitted: list[tuple[Curve, CurveFit]], words: _Words) -> list[Figure]:
     figures = []
     panels: dict[str, list[tuple[Curve, CurveFit]]] = {}
     for c, f in fitted:
-        key = _panel_title(c) if c.site == GLOBAL_SITE else f"{c.label.rsplit(' @ ', 1)[0]}: walking noise"
-        panels.setdefault(key, []).append((c, f))
+        panels.setdefault(_panel_title(c, words), []).append((c, f))
     for title, members in panels.items():
         chunks = _chunks(members, CURVES_PER_PLOT)
         for k, chunk in enumerate(chunks):
             name = title if len(chunks) == 1 else f"{title} ({k + 1}/{len(chunks)})"
             walking = chunk[0][0].site != GLOBAL_SITE
-            curves = {(c.site if walking else c.label): (c.sigma, c.mean, c.std, f) for c, f in chunk}
+            curves = {(c.site if walking else words.curve(c)): (c.sigma, c.mean, c.std, f) for c, f in chunk}
+            axis = labels.sigma_axis(chunk[0][0].config.get("noise"))
             figures.append(
                 canvas.draw(
                     plots.plot_accuracy_curves,
                     curves,
                     title=name,
+                    xlabel=f"{axis} at the site" if walking else axis,
                     chance=chunk[0][0].chance,
-                    caption="Mean accuracy over the networks with their spread, the fitted logistic (solid) "
-                    "and μ (dotted).",
+                    caption=_curve_caption(words, list(chunk), walking),
                 )
             )
     return figures
@@ -128,7 +269,7 @@ def _mu_pair(f: CurveFit) -> tuple[float, float]:
     return (f.mu, f.mu_err) if f.in_range else (math.nan, math.nan)
 
 
-def _history_plots(canvas: _Canvas, confs: list[Configuration]) -> list[Figure]:
+def _history_plots(canvas: _Canvas, confs: list[Configuration], words: _Words) -> list[Figure]:
     figures = []
     for conf in confs:
         by_level: dict[float, list[list[float]]] = {}
@@ -146,18 +287,22 @@ def _history_plots(canvas: _Canvas, confs: list[Configuration]) -> list[Figure]:
             width = min(len(a) for a in by_level[s])
             arr = np.array([a[:width] for a in by_level[s]], dtype=float)
             series[f"σ_train = {s:.3g}"] = (list(range(1, width + 1)), arr.mean(0), arr.std(0))
+        nets = _count_range([len(by_level[s]) for s in levels], "network")
+        subject = labels.subject(conf.config)
         figures.append(
             canvas.draw(
                 plots.plot_training_history,
                 series,
-                title=f"Training: {conf.label}",
-                caption="Test accuracy after each epoch at the training noise, mean and spread over the networks.",
+                title=words.titled(f"Training, {subject}", conf.label),
+                caption=f"Test accuracy after each epoch, with noise at the training level σ_train: mean over "
+                f"{nets} per level, band: ± one standard deviation across them."
+                + (f" {len(levels)} of the training levels, evenly chosen." if len(by_level) > len(levels) else ""),
             )
         )
     return figures
 
 
-def _weights_section(canvas: _Canvas, confs: list[Configuration]) -> Section | None:
+def _weights_section(canvas: _Canvas, confs: list[Configuration], words: _Words) -> Section | None:
     groups: dict[tuple[str, float], list[dict[str, float]]] = {}
     keys: dict[str, tuple] = {}
     for conf in confs:
@@ -177,14 +322,22 @@ def _weights_section(canvas: _Canvas, confs: list[Configuration]) -> Section | N
         for (label, s), m in mean.items()
     ]
     section.tables.append(table)
-    named = {f"{label}, σ_train={s:.3g}": m for (label, s), m in list(mean.items())[:CURVES_PER_PLOT]}
-    section.figures.append(canvas.draw(plots.plot_weight_magnitudes, named, title="Mean |w| per layer"))
+    named = {words.at_level(label, s): m for (label, s), m in list(mean.items())[:SERIES_PER_PLOT]}
+    nets = _count_range([len(v) for v in groups.values()], "network")
+    section.figures.append(
+        canvas.draw(
+            plots.plot_weight_magnitudes,
+            named,
+            title="Mean |w| per layer",
+            caption=f"Mean absolute weight of each layer, averaged over {nets} per configuration and training level.",
+        )
+    )
     clamp = {c.label: bool(c.config.get("clamp_weights")) for c in confs}
     ratios = {}
     for (label, s), m in mean.items():
         for (other, s2), m2 in mean.items():
             if s == s2 and not clamp.get(label) and clamp.get(other) and keys.get(label) == keys.get(other):
-                ratios[f"{label} / {other}, σ_train={s:.3g}"] = weight_ratio(m, m2)
+                ratios[f"{words.at_level(label, s)} / {words(other)}"] = weight_ratio(m, m2)
     if ratios:
         rt = Table("weight_ratio", "Mean |w| without clamping over with clamping", ["pair", *layers])
         rt.rows = [[k, *(f"{r.get(layer, math.nan):.3g}" for layer in layers)] for k, r in ratios.items()]
@@ -192,16 +345,19 @@ def _weights_section(canvas: _Canvas, confs: list[Configuration]) -> Section | N
         section.figures.append(
             canvas.draw(
                 plots.plot_weight_magnitudes,
-                dict(list(ratios.items())[:CURVES_PER_PLOT]),
+                dict(list(ratios.items())[:SERIES_PER_PLOT]),
                 title="Weight growth: unclamped over clamped",
                 ylabel="ratio of mean |w|",
+                reference=1.0,
+                caption="Mean |w| of each layer without weight clamping over that with clamping, same training "
+                "level; dashed: equal magnitudes.",
             )
         )
     return section
 
 
 def _activation_section(
-    canvas: _Canvas, confs: list[Configuration], data_root: str | None, device: str
+    canvas: _Canvas, confs: list[Configuration], data_root: str | None, device: str, words: _Words
 ) -> tuple[Section | None, list[str]]:
     """Histograms and the self-binarization test on one network per configuration (the one
     trained at the highest level), rebuilt from its checkpoint."""
@@ -236,7 +392,12 @@ def _activation_section(
                         plots.plot_activation_histograms,
                         hists,
                         log=log,
-                        title=f"Activations: {conf.label}, σ_train={net.train_sigma:.3g}",
+                        title=f"Activations, {words(conf.label)}, σ_train = {net.train_sigma:.3g}"
+                        + (", magnitudes" if log else ""),
+                        caption="Values at each activation site over up to 1,024 test images, without noise, of "
+                        "one network (the one trained at the highest level); counts on a log scale; each panel's "
+                        "title gives the share of exact zeros"
+                        + (", which a log scale of |value| leaves out." if log else "."),
                     )
                 )
             for r in self_binarization_test(model, datasets[name].test, sites=acts, device=device):
@@ -331,15 +492,16 @@ def _study_section(study: Study) -> Section:
     return section
 
 
-def _matrix_figures(canvas: _Canvas, matrices: list[Matrix]) -> list[Figure]:
+def _matrix_figures(canvas: _Canvas, matrices: list[Matrix], words: _Words) -> list[Figure]:
     return [
         canvas.draw(
             plots.plot_heatmap,
             m.sigma_train,
             m.sigma_inf,
             m.acc,
-            title=m.label,
-            caption="Accuracy (%) of networks trained at σ_train (rows) and tested at σ_inf (columns).",
+            title=f"Training against inference noise, {words(m.label)}",
+            caption="Test accuracy (%) of networks trained at σ_train (rows) and tested at σ (columns), "
+            "mean over the networks and noise draws of each cell.",
         )
         for m in matrices
     ]
@@ -358,7 +520,20 @@ pre{background:#f7f7f7;padding:.6em;overflow:auto;font-size:.8em}nav a{margin-ri
 """
 
 
-def _render(title: str, sections: list[Section], table_files: dict[str, tuple[str, str]], note: str) -> str:
+def _figure_html(f: Figure, base: Path) -> str:
+    data = base64.b64encode(f.png).decode("ascii")
+    files = ", ".join(
+        f'<a href="{html.escape(p.relative_to(base).as_posix())}">{p.suffix.lstrip(".").upper()}</a>' for p in f.files
+    )
+    caption = f"<b>{html.escape(f.title)}.</b>{' ' + html.escape(f.caption) if f.caption else ''}"
+    caption += f' <span class="note">({files})</span>' if files else ""
+    width = int.from_bytes(f.png[16:20], "big") * CSS_PX_PER_PIXEL if f.png[:8] == b"\x89PNG\r\n\x1a\n" else 0
+    size = f' style="width:{width:.0f}px"' if width else ""
+    img = f'<img src="data:image/png;base64,{data}" alt="{html.escape(f.title)}"{size}>'
+    return f"<figure>{img}<figcaption>{caption}</figcaption></figure>"
+
+
+def _render(title: str, sections: list[Section], table_files: dict[str, tuple[str, str]], note: str, base: Path) -> str:
     out = [
         f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>'
         f'<style>{_CSS}</style></head><body><h1>{html.escape(title)}</h1><p class="note">{html.escape(note)}</p>'
@@ -374,9 +549,7 @@ def _render(title: str, sections: list[Section], table_files: dict[str, tuple[st
             files = f' <span class="note">({links})</span>' if md else ""
             out.append(f"<h3>{html.escape(t.title)}{files}</h3>{t.to_html()}")
         for f in s.figures:
-            data = base64.b64encode(f.png).decode("ascii")
-            cap = f"<figcaption>{html.escape(f.title)}{'. ' + html.escape(f.caption) if f.caption else ''}</figcaption>"
-            out.append(f'<figure><img src="data:image/png;base64,{data}" alt="{html.escape(f.title)}">{cap}</figure>')
+            out.append(_figure_html(f, base))
         out.append("</section>")
     out.append("</body></html>")
     return "\n".join(out)
@@ -390,12 +563,16 @@ def build_report(
     data_root: str | None = None,
     device: str = "cpu",
     title: str | None = None,
+    figure_formats: Sequence[str] = FIGURE_FORMATS,
 ) -> ReportOutput:
-    """Analyse ``studies`` and write the HTML page ``out`` and its tables beside it.
+    """Analyse ``studies`` and write the HTML page ``out``, its tables beside it and its
+    figures in ``figures/`` beside it.
 
     ``activations`` rebuilds one network per configuration from its checkpoint (where
     the study kept them), loads its dataset (from ``data_root``) and adds activation
-    histograms and the self-binarization test.
+    histograms and the self-binarization test. ``figure_formats`` are the formats each
+    figure is written in (of ``png``, ``pdf``, ``svg``); none: the figures are only
+    embedded in the page.
     """
     if not studies:
         raise InvalidParameterError("a report needs at least one study")
@@ -409,8 +586,13 @@ def build_report(
     fitted = [(c, fit_curve(c, log=bool(c.config.get("log_fit")))) for c in curves]
     site_order = [name for s in studies for name in s.sites]
     sections = [_study_section(s) for s in studies]
+    words = _Words(confs)
+    formats = list(dict.fromkeys(f.lower() for f in figure_formats))
     with tempfile.TemporaryDirectory(prefix="noisewalk-report-") as tmp:
-        canvas = _Canvas(Path(tmp))
+        keep = bool(formats)
+        folder = out.parent / FIGURES_DIR if keep else Path(tmp)
+        canvas = _Canvas(folder, f"{out.stem}-", formats, keep)
+        canvas.clear_old()
         results = Section("Midpoint noise level μ")
         if fitted:
             results.tables.append(summary_table(fitted))
@@ -421,10 +603,14 @@ def build_report(
             results.parts.append("<p>No evaluation has finished yet.</p>")
         sections.append(results)
         if fitted:
-            sections.append(Section("Accuracy under noise", figures=_curve_plots(canvas, fitted)))
+            sections.append(Section("Accuracy under noise", figures=_curve_plots(canvas, fitted, words)))
         per_site = site_midpoints(fitted, site_order)
         if per_site:
-            series = {label: {site: _mu_pair(f) for site, f in fits.items()} for label, fits in per_site.items()}
+            series = {words(label): {site: _mu_pair(f) for site, f in fits.items()} for label, fits in per_site.items()}
+            walked = [c for c, _ in fitted if c.site != GLOBAL_SITE]
+            nets = _count_range([len(a) for c in walked for a in c.acc], "network")
+            draws = words.draws_text(list(per_site))
+            missing = any(not f.in_range for fits in per_site.values() for f in fits.values())
             sections.append(
                 Section(
                     "Per-site robustness (walking noise)",
@@ -433,20 +619,25 @@ def build_report(
                         canvas.draw(
                             plots.plot_site_midpoints,
                             series,
-                            title="Per-site μ",
-                            caption="μ of each site with noise at that site only; grey crosses: no μ in range.",
+                            title="Per-site μ (walking noise)",
+                            caption="μ of each site with noise at that site only (every other site noise-free), "
+                            f"from the logistic fitted to the mean accuracy of {nets} ({draws} each); error bars: "
+                            "the fit's standard error of μ"
+                            + ("; grey crosses: no μ in the measured range." if missing else "."),
                         )
                     ],
                 )
             )
         points = {
-            c.label: (c.peak, f.mu) for c, f in fitted if c.site == GLOBAL_SITE and f.in_range and math.isfinite(f.mu)
+            c.label: (c.peak, f.mu, f.mu_err)
+            for c, f in fitted
+            if c.site == GLOBAL_SITE and f.in_range and math.isfinite(f.mu)
         }
         if len(points) >= 2:
-            labels = list(points)
-            front = pareto_front([points[k] for k in labels])
+            names = list(points)
+            front = pareto_front([points[k][:2] for k in names])
             pt = Table("pareto", "Pareto front: peak accuracy against μ", ["configuration", "peak accuracy", "μ"])
-            pt.rows = [[labels[i], percent(points[labels[i]][0]), f"{points[labels[i]][1]:.3g}"] for i in front]
+            pt.rows = [[names[i], percent(points[names[i]][0]), f"{points[names[i]][1]:.3g}"] for i in front]
             sections.append(
                 Section(
                     "Pareto front",
@@ -454,9 +645,11 @@ def build_report(
                     figures=[
                         canvas.draw(
                             plots.plot_pareto,
-                            points,
+                            {words(k): v for k, v in points.items()},
                             title="Peak accuracy against μ",
-                            caption="Configurations on the front (red) are beaten by none on both.",
+                            caption="Peak accuracy: the highest mean test accuracy over the noise levels; μ with "
+                            "its fit's standard error (horizontal bars). Filled red, joined: the Pareto front, "
+                            "configurations that no other beats on both.",
                         )
                     ],
                 )
@@ -474,17 +667,21 @@ def build_report(
                 t.rows = [[f"{r:.3g}", *(percent(v) for v in row)] for r, row in zip(m.sigma_train, m.acc, strict=True)]
                 mt.append(t)
             sections.append(
-                Section("Training noise against inference noise", tables=mt, figures=_matrix_figures(canvas, matrices))
+                Section(
+                    "Training noise against inference noise",
+                    tables=mt,
+                    figures=_matrix_figures(canvas, matrices, words),
+                )
             )
-        history = _history_plots(canvas, confs)
+        history = _history_plots(canvas, confs, words)
         if history:
             sections.append(Section("Training", figures=history))
-        weights = _weights_section(canvas, confs)
+        weights = _weights_section(canvas, confs, words)
         if weights is not None:
             sections.append(weights)
         problems: list[str] = []
         if activations:
-            act, problems = _activation_section(canvas, confs, data_root, device)
+            act, problems = _activation_section(canvas, confs, data_root, device, words)
             if act is not None:
                 sections.append(act)
             elif not problems:
@@ -502,6 +699,13 @@ def build_report(
         )
     names = ", ".join(s.name for s in studies)
     note = f"noisewalk report of {names}, made {datetime.now(UTC).isoformat(timespec='seconds')}."
-    page = _render(title or f"noisewalk report: {names}", sections, table_files, note)
+    page = _render(title or f"noisewalk report: {names}", sections, table_files, note, out.parent)
     write_atomic(out, page)
-    return ReportOutput(out, written, [f.title for s in sections for f in s.figures], [s.title for s in sections])
+    figures = [f for s in sections for f in s.figures]
+    return ReportOutput(
+        out,
+        written,
+        [f.title for f in figures],
+        [s.title for s in sections],
+        [p for f in figures for p in f.files],
+    )

@@ -47,16 +47,32 @@ def _discover_hooks(model: nn.Module, batchnorm: bool) -> list[tuple[str, str, s
     return found
 
 
+class _InputNoiseHook:
+    """Forward pre-hook: noise on a model's first input (a class, so that models pickle)."""
+
+    def __init__(self, noise: Noise) -> None:
+        self.noise = noise
+
+    def __call__(self, _module, args, kwargs):
+        return (self.noise(args[0]), *args[1:]), kwargs
+
+
+class _OutputNoiseHook:
+    """Forward hook: noise on a module's output."""
+
+    def __init__(self, noise: Noise) -> None:
+        self.noise = noise
+
+    def __call__(self, _module, _inputs, output):
+        return self.noise(output)
+
+
 def _place_hooks(model: nn.Module, found, noises: nn.ModuleList) -> None:
     for (_name, op, _target, module), noise in zip(found, noises, strict=True):
         if op == "input":
-
-            def pre_hook(_m, args, kwargs, noise=noise):
-                return (noise(args[0]), *args[1:]), kwargs
-
-            module.register_forward_pre_hook(pre_hook, with_kwargs=True)
+            module.register_forward_pre_hook(_InputNoiseHook(noise), with_kwargs=True)
         else:
-            module.register_forward_hook(lambda _m, _inp, out, noise=noise: noise(out))
+            module.register_forward_hook(_OutputNoiseHook(noise))
 
 
 def _make_noise(noise: str | Noise | type[Noise], sigma: float, kwargs: dict[str, Any]) -> Noise:
@@ -67,6 +83,20 @@ def _make_noise(noise: str | Noise | type[Noise], sigma: float, kwargs: dict[str
     if isinstance(noise, type) and issubclass(noise, Noise):
         return noise(sigma, **kwargs)
     return create_noise(noise, sigma=sigma, **kwargs)
+
+
+def _qualified(cls: type) -> str:
+    return f"{cls.__module__}:{cls.__qualname__}"
+
+
+def _noise_name(noise: Noise) -> str:
+    """The registered name of the noise type, else its class as ``module:QualName``."""
+    from noisewalk.noise.types import NOISES
+
+    for name in NOISES.own_names():
+        if NOISES.get(name) is type(noise):
+            return name
+    return _qualified(type(noise))
 
 
 def inject(
@@ -129,7 +159,16 @@ def inject(
         place_fx(gm, found, noises)
     else:
         _place_hooks(gm, found, noises)
-    noisy = NoisyModel(gm, site_list, noises, method)
+    injection = {
+        "noise": _noise_name(template),
+        "draws": template.draws.name,
+        "batchnorm": batchnorm,
+        "method": method,
+        "exclude": [all_sites[i].name for i in sorted(dropped)],
+        "leaf_modules": [_qualified(c) for c in leaf_modules],
+        "recipe": getattr(model, "_noisewalk_recipe", None),
+    }
+    noisy = NoisyModel(gm, site_list, noises, method, base=model, injection=injection)
     noisy.train(model.training)
     if sigma:
         noisy.set_sigma(sigma, sites)

@@ -79,17 +79,36 @@ class NoisyModel(nn.Module):
 
     ``sites`` lists the sites; ``set_sigma`` sets the noise level globally, for one
     site, or for any subset chosen by name, index, operation type or glob pattern.
+    ``noisewalk.save`` / ``noisewalk.load`` write and read one to a file;
+    :meth:`plain_state_dict` gives the weights without noise modules, keyed as the
+    model that was injected.
     """
 
-    def __init__(self, module: nn.Module, sites: list[Site], noises: nn.ModuleList, method: str):
+    def __init__(
+        self,
+        module: nn.Module,
+        sites: list[Site],
+        noises: nn.ModuleList,
+        method: str,
+        *,
+        base: nn.Module | None = None,
+        injection: dict[str, Any] | None = None,
+    ):
         super().__init__()
         self.module = module
         self.method = method
         self._sites = tuple(sites)
         if method == "hooks":
-            self.noise_sites = noises  # hooks close over these modules
+            self.noise_sites = noises  # hooks hold these modules
         else:
             object.__setattr__(self, "_noises", noises)  # already a submodule of the graph
+        # the model that was injected: it shares its layers with ``module`` (the traced
+        # graph keeps the same submodules), kept out of the submodules so that the
+        # state dict lists each weight once
+        object.__setattr__(self, "_base", base)
+        self.injection = dict(injection or {})
+        """How ``inject`` made this model (noise type, options, excluded sites, the base
+        model's registry recipe where known); ``noisewalk.save`` writes it."""
 
     def forward(self, *args, **kwargs):
         return self.module(*args, **kwargs)
@@ -185,6 +204,25 @@ class NoisyModel(nn.Module):
         finally:
             for noise, inplace in zip(chosen, saved, strict=True):
                 noise.inplace = inplace
+
+    @property
+    def base(self) -> nn.Module | None:
+        """The model that was injected, sharing its layers with this one (without noise)."""
+        return self._base
+
+    def plain_state_dict(self) -> dict[str, Tensor]:
+        """The weights without noise modules, keyed as the injected model's own
+        ``state_dict``: they load with ``strict=True`` into a fresh instance of the
+        original model, without noisewalk (``torch.save`` it, or use
+        ``noisewalk.export_weights``)."""
+        live = self.module.state_dict()
+        if self._base is None or self._base is self.module:
+            if self.method == "hooks":
+                return live
+            return {k: v for k, v in live.items() if not k.startswith("noise_sites.")}
+        # the graph holds the base model's layers under the same names; a layer that
+        # the forward never calls is not in the graph and comes from the base model
+        return {k: live.get(k, v) for k, v in self._base.state_dict().items()}
 
     def site_table(self) -> list[dict[str, Any]]:
         """The sites as plain rows (index, name, op, target, sigma), for printing or JSON."""

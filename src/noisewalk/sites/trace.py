@@ -17,9 +17,12 @@ from noisewalk.sites.classify import activation_nodes, base_name, node_op, regis
 
 
 class SiteTracer(fx.Tracer):
-    """An fx tracer that keeps noise modules as leaves and remembers where it failed."""
+    """An fx tracer that keeps noise modules as leaves and remembers where it failed.
 
-    def __init__(self, leaf_modules: tuple[type[nn.Module], ...]) -> None:
+    Constructible without arguments: unpickling a traced model (``torch.load`` of a
+    whole :class:`~noisewalk.sites.NoisyModel`) traces it again with its tracer class."""
+
+    def __init__(self, leaf_modules: tuple[type[nn.Module], ...] = ()) -> None:
         super().__init__()
         self.leaf_modules = leaf_modules
         self._nw_stack: list[tuple[str, str]] = []
