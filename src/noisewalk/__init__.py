@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from importlib.metadata import PackageNotFoundError, version
 
+from noisewalk.device import analog_layers, to_analog
 from noisewalk.errors import (
     DatasetError,
     InvalidParameterError,
@@ -40,6 +41,7 @@ __all__ = [
     "TraceError",
     "UnknownNameError",
     "__version__",
+    "analog_layers",
     "create_model",
     "create_noise",
     "fit_midpoint",
@@ -51,4 +53,5 @@ __all__ = [
     "quantize",
     "register_model",
     "register_site_module",
+    "to_analog",
 ]

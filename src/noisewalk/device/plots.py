@@ -71,29 +71,54 @@ def plot_layer_midpoints(
     *,
     title: str = "Walking weight noise: midpoint per layer",
     ylabel: str = "midpoint μ (weight noise std / w_max)",
+    log: bool = True,
+    sigma_max: float | None = None,
     dpi: int = 300,
 ) -> Path:
-    """Grouped bars of the midpoint ``mu`` per layer with its uncertainty, one group per
-    layer and one bar per entry of ``series`` (``label -> (layer names, mu, mu_err)``);
-    layers without a midpoint in range get no bar."""
+    """The midpoint ``mu`` per layer with its uncertainty, one line of markers per entry of
+    ``series`` (``label -> (layer names, mu, mu_err)``), on a log axis by default. A layer
+    without a midpoint in range (``mu`` NaN) gets a hollow marker at the top of the plot;
+    ``sigma_max``, the largest level measured, is drawn as a dashed line."""
     if not series:
         raise InvalidParameterError("series must hold at least one entry")
     plt = _pyplot()
     names = list(next(iter(series.values()))[0])
     fig, ax = plt.subplots(figsize=(7.5, 4.4), dpi=dpi)
-    width = 0.8 / len(series)
-    x = np.arange(len(names))
+    colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    x = np.arange(len(names), dtype=float)
+    shift = 0.08
+    missing = []
     for k, (label, (layer_names, mu, err)) in enumerate(series.items()):
         if list(layer_names) != names:
             raise InvalidParameterError("every series must list the same layers in the same order")
         mu = np.asarray(mu, dtype=float)
         err = np.nan_to_num(np.asarray(err, dtype=float), nan=0.0, posinf=0.0)
-        ax.bar(x + (k - (len(series) - 1) / 2) * width, mu, width, yerr=err, capsize=3, label=label)
-    ax.set_xticks(x, names, rotation=20, ha="right")
+        lower = np.minimum(err, 0.9 * np.nan_to_num(mu, nan=1.0)) if log else err  # stays above 0 on a log axis
+        xs = x + (k - (len(series) - 1) / 2) * shift
+        color = colors[k % len(colors)]
+        ax.errorbar(xs, mu, yerr=[lower, err], fmt="o-", ms=6, lw=1.4, capsize=4, color=color, label=label)
+        missing += [(xi, color) for xi, m in zip(xs, mu, strict=True) if not np.isfinite(m)]
+    if sigma_max is not None:
+        ax.axhline(sigma_max, ls="--", lw=1.0, color="grey", label="largest level measured")
+    if log:
+        from matplotlib.ticker import FuncFormatter
+
+        ax.set_yscale("log")
+        plain = FuncFormatter(lambda v, _pos: f"{v:g}")
+        ax.yaxis.set_major_formatter(plain)
+        ax.yaxis.set_minor_formatter(FuncFormatter(lambda v, _pos: f"{v:g}" if f"{v:.0e}"[0] in "25" else ""))
+    if missing:
+        top = ax.get_ylim()[1]
+        for k, (xi, color) in enumerate(missing):
+            ax.plot(
+                [xi], [top], "^", ms=9, mfc="none", mec=color, clip_on=False, label="no μ in range" if k == 0 else None
+            )
+    ax.set_xticks(x, names)
+    ax.set_xlim(-0.5, len(names) - 0.5)
     ax.set_ylabel(ylabel, fontsize=11)
-    ax.set_xlabel("layer", fontsize=11)
+    ax.set_xlabel("layer (the only one with weight noise)", fontsize=11)
     ax.tick_params(labelsize=10)
-    ax.grid(True, axis="y", alpha=0.3)
+    ax.grid(True, axis="y", which="both", alpha=0.3)
     ax.set_title(title, fontsize=12)
     ax.legend(fontsize=9)
     fig.tight_layout()
