@@ -171,3 +171,19 @@ def test_set_weight_noise_swaps_the_device_model():
     assert layers.time == 3600.0
     layers.set_weight_noise(None, layers="linear")
     assert layers.sigmas["classifier.fc1"] is None and layers.table()[2]["weights"] == "ideal"
+
+
+def test_noisy_network_builds_analog_layers(digits):
+    from noisewalk.models.build import noisy_network
+
+    model = noisy_network("mlp", digits, analog={"weights": "additive", "sigma": 0.1, "adc": 8, "layers": "linear"})
+    assert isinstance(model, nw.NoisyModel)
+    assert analog_layers(model).sigmas == {name: 0.1 for name in analog_layers(model).names}
+
+
+def test_quantized_layers_become_analog_too():
+    pytest.importorskip("brevitas")
+    model = to_analog(nw.inject(nw.quantize(_lenet(), 8, "dynamic", None)), "additive", sigma=0.1)
+    assert analog_layers(model).names == LENET_LAYERS
+    model(torch.randn(2, 3, 32, 32)).sum().backward()
+    assert float(analog_layers(model).stored_weights(0).grad.abs().sum()) > 0

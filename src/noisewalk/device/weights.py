@@ -83,6 +83,11 @@ class WeightNoise(nn.Module):
         return w
 
     @property
+    def draws_per_programming(self) -> bool:
+        """Whether this model draws anything when programmed (training redraws it at every step)."""
+        return True
+
+    @property
     def programmed(self) -> bool:
         """Whether the state of a programming is drawn (for types that have one)."""
         return self.programmed_from is not None
@@ -114,7 +119,7 @@ class WeightNoise(nn.Module):
         """The weights a forward pass uses, programming first where needed."""
         if not self.is_active():
             return w
-        if self.training or self.needs_program(w):
+        if (self.training and self.draws_per_programming) or self.needs_program(w):
             self.reprogram(w)
         if self.straight_through:
             with torch.no_grad():
@@ -158,6 +163,13 @@ class LevelWeightNoise(WeightNoise):
 
     def is_active(self) -> bool:
         return self._sigma != 0.0 and super().is_active()
+
+    @property
+    def draws_per_programming(self) -> bool:
+        return self.per == "draw"
+
+    def needs_program(self, w: Tensor) -> bool:
+        return self.per == "draw" and super().needs_program(w)
 
     def program(self, w: Tensor, generator: torch.Generator | None = None) -> None:
         if self.per == "draw":
