@@ -5,8 +5,7 @@ from pydantic import ValidationError
 
 from noisewalk.device import PCMWeights, analog_layers, to_analog
 from noisewalk.device.evaluate import TIMES
-from noisewalk.device.spec import AnalogSpec, DriftSpec, WeightWalkSpec, check_device_study
-from noisewalk.errors import InvalidParameterError
+from noisewalk.device.spec import AnalogSpec, DriftSpec, WeightWalkSpec
 
 
 def _spec(**kw):
@@ -63,10 +62,10 @@ def test_drift_and_walk_sections():
         DriftSpec.model_validate({"compensation": [True, True]})
     with pytest.raises(ValidationError, match="at least 5 items"):
         WeightWalkSpec.model_validate({"sigmas": [0.1, 1.0]})
-    pcm, additive = _spec(weights={"type": "pcm"}), _spec(weights={"type": "additive", "sigma": 0.1})
-    check_device_study(pcm, drift=drift)
-    check_device_study(additive, walk=WeightWalkSpec.model_validate({"sigmas": [0.01, 0.1, 0.3, 1.0, 3.0]}))
-    with pytest.raises(InvalidParameterError, match="needs pcm weights"):
-        check_device_study(additive, drift=drift)
-    with pytest.raises(InvalidParameterError, match="needs a level"):
-        check_device_study(pcm, walk=WeightWalkSpec.model_validate({"sigmas": [0.01, 0.1, 0.3, 1.0, 3.0]}))
+    walk = {"sigmas": [0.01, 0.1, 0.3, 1.0, 3.0]}
+    assert _spec(weights={"type": "pcm"}, drift={"draws": 2}).drift.draws == 2
+    assert _spec(weights={"type": "additive"}, walk=walk).walk.log
+    with pytest.raises(ValidationError, match="drift: accuracy over time needs pcm weights"):
+        _spec(weights={"type": "additive"}, drift={})
+    with pytest.raises(ValidationError, match="walk: walking weight noise needs a level"):
+        _spec(weights={"type": "pcm"}, walk=walk)

@@ -6,6 +6,7 @@ type coercion, frozen), so that a spec can embed them as they are:
 * :class:`AnalogSpec` (``[device]``): weight noise, DAC, ADC, compensation, which layers;
   :meth:`AnalogSpec.to_analog_kwargs` gives the arguments of ``to_analog`` (and of
   ``noisewalk.models.build.noisy_network(analog=...)``);
+  with the measurements in it:
 * :class:`DriftSpec` (``[device.drift]``): accuracy over inference time;
 * :class:`WeightWalkSpec` (``[device.walk]``): walking weight noise and its midpoints.
 
@@ -127,57 +128,6 @@ class ConverterSpec(_Section):
 Selector = Literal["all"] | Annotated[list[int | str], Field(min_length=1)]
 
 
-class AnalogSpec(_Section):
-    weights: WeightNoiseSpec | None = None
-    """The noise of the stored weights (None: ideal weights)."""
-    dac: ConverterSpec | None = None
-    """The converter at every analog layer's input."""
-    adc: ConverterSpec | None = None
-    """The converter at every analog layer's output."""
-    compensation: bool = False
-    """Global drift compensation (needs pcm weights)."""
-    layers: Selector = "all"
-    """Which convolution and linear layers are analog: names, indices, ``conv``/``linear``, globs."""
-    exclude: list[int | str] = Field(default_factory=list)
-    """Layers left digital."""
-    calibration_samples: Annotated[int, Field(ge=1)] = 2048
-    """Training images that calibrate the converters' ranges."""
-
-    @field_validator("layers", "exclude", mode="before")
-    @classmethod
-    def _selector(cls, value: Any) -> Any:
-        if isinstance(value, list) and any(isinstance(v, bool) or not isinstance(v, (int, str)) for v in value):
-            raise ValueError(f"must list layer names, indices, operation types or globs; got {value!r}")
-        return value
-
-    @model_validator(mode="after")
-    def _consistent(self) -> AnalogSpec:
-        if self.weights is None and self.dac is None and self.adc is None:
-            raise ValueError("nothing is analog: give weights, dac or adc")
-        if self.compensation and (self.weights is None or self.weights.type != "pcm"):
-            raise ValueError("compensation corrects conductance drift; it needs pcm weights")
-        return self
-
-    @property
-    def drifts(self) -> bool:
-        return self.weights is not None and self.weights.type == "pcm"
-
-    @property
-    def needs_calibration(self) -> bool:
-        return any(c is not None and c.range is None for c in (self.dac, self.adc))
-
-    def to_analog_kwargs(self) -> dict[str, Any]:
-        """The arguments of ``noisewalk.device.to_analog`` (and of ``noisy_network(analog=...)``)."""
-        return {
-            "weights": None if self.weights is None else self.weights.build(),
-            "dac": None if self.dac is None else self.dac.build(DAC),
-            "adc": None if self.adc is None else self.adc.build(ADC),
-            "compensation": self.compensation,
-            "layers": None if self.layers == "all" else list(self.layers),
-            "exclude": list(self.exclude) or None,
-        }
-
-
 def _time(value: float | str) -> float:
     if isinstance(value, str):
         if value not in TIMES:
@@ -226,11 +176,60 @@ class WeightWalkSpec(_Section):
     """The analog layers walked over."""
 
 
-def check_device_study(device: AnalogSpec, drift: DriftSpec | None = None, walk: WeightWalkSpec | None = None) -> None:
-    """Cross-section checks: a drift study needs pcm weights, walking weight noise a level type."""
-    if drift is not None and not device.drifts:
-        raise InvalidParameterError("device.drift: accuracy over time needs pcm weights (device.weights.type = 'pcm')")
-    if walk is not None and (device.weights is None or device.weights.type == "pcm"):
-        raise InvalidParameterError(
-            "device.walk: walking weight noise needs a level: device.weights.type 'additive' or 'multiplicative'"
-        )
+class AnalogSpec(_Section):
+    weights: WeightNoiseSpec | None = None
+    """The noise of the stored weights (None: ideal weights)."""
+    dac: ConverterSpec | None = None
+    """The converter at every analog layer's input."""
+    adc: ConverterSpec | None = None
+    """The converter at every analog layer's output."""
+    compensation: bool = False
+    """Global drift compensation (needs pcm weights)."""
+    layers: Selector = "all"
+    """Which convolution and linear layers are analog: names, indices, ``conv``/``linear``, globs."""
+    exclude: list[int | str] = Field(default_factory=list)
+    """Layers left digital."""
+    calibration_samples: Annotated[int, Field(ge=1)] = 2048
+    """Training images that calibrate the converters' ranges."""
+    drift: DriftSpec | None = None
+    """Measure accuracy over inference time (needs pcm weights)."""
+    walk: WeightWalkSpec | None = None
+    """Walk weight noise over the layers (needs a level type: additive or multiplicative)."""
+
+    @field_validator("layers", "exclude", mode="before")
+    @classmethod
+    def _selector(cls, value: Any) -> Any:
+        if isinstance(value, list) and any(isinstance(v, bool) or not isinstance(v, (int, str)) for v in value):
+            raise ValueError(f"must list layer names, indices, operation types or globs; got {value!r}")
+        return value
+
+    @model_validator(mode="after")
+    def _consistent(self) -> AnalogSpec:
+        if self.weights is None and self.dac is None and self.adc is None:
+            raise ValueError("nothing is analog: give weights, dac or adc")
+        if self.compensation and not self.drifts:
+            raise ValueError("compensation corrects conductance drift; it needs pcm weights")
+        if self.drift is not None and not self.drifts:
+            raise ValueError("drift: accuracy over time needs pcm weights (weights.type = 'pcm')")
+        if self.walk is not None and (self.weights is None or self.drifts):
+            raise ValueError("walk: walking weight noise needs a level: weights.type 'additive' or 'multiplicative'")
+        return self
+
+    @property
+    def drifts(self) -> bool:
+        return self.weights is not None and self.weights.type == "pcm"
+
+    @property
+    def needs_calibration(self) -> bool:
+        return any(c is not None and c.range is None for c in (self.dac, self.adc))
+
+    def to_analog_kwargs(self) -> dict[str, Any]:
+        """The arguments of ``noisewalk.device.to_analog`` (and of ``noisy_network(analog=...)``)."""
+        return {
+            "weights": None if self.weights is None else self.weights.build(),
+            "dac": None if self.dac is None else self.dac.build(DAC),
+            "adc": None if self.adc is None else self.adc.build(ADC),
+            "compensation": self.compensation,
+            "layers": None if self.layers == "all" else list(self.layers),
+            "exclude": list(self.exclude) or None,
+        }
