@@ -3,10 +3,9 @@
 Sections in the style of the study spec (pydantic, unknown fields rejected, no silent
 type coercion, frozen), so that a spec can embed them as they are:
 
-* :class:`AnalogSpec` (``[device]``): weight noise, DAC, ADC, compensation, which layers;
-  :meth:`AnalogSpec.to_analog_kwargs` gives the arguments of ``to_analog`` (and of
-  ``noisewalk.models.build.noisy_network(analog=...)``);
-  with the measurements in it:
+* :class:`AnalogSpec` (``[device]``): weight noise, DAC, ADC, compensation, which layers,
+  and the measurements below; :meth:`AnalogSpec.to_analog_kwargs` gives the arguments of
+  ``to_analog`` (and of ``noisewalk.models.build.noisy_network(analog=...)``);
 * :class:`DriftSpec` (``[device.drift]``): accuracy over inference time;
 * :class:`WeightWalkSpec` (``[device.walk]``): walking weight noise and its midpoints.
 
