@@ -121,6 +121,13 @@ def test_global_drift_compensation_restores_the_output_scale(t):
     assert float(drifted / undrifted) < 0.7  # drift shrinks the output
     assert float(compensated / undrifted) == pytest.approx(1.0, abs=0.02)
     assert float(layers.tiles[0].alpha) > 1.4
+    layers.set_noise_mode(in_eval=False)
+    with torch.no_grad():
+        analog(x)
+    assert float(layers.tiles[0].alpha) == 1.0  # ideal weights need no compensation
+    layers.set_noise_mode(in_eval=True)
+    with torch.no_grad():
+        assert float(analog(x).abs().mean()) == pytest.approx(float(compensated), rel=0.005)  # alpha is back
 
 
 def test_pcm_weights_keep_one_programming_until_asked():

@@ -76,6 +76,7 @@ class AnalogTile(nn.Module):
         noise = self.weights
         if noise is None or self.calibrating or not noise.is_active():
             self.alpha.fill_(1.0)
+            self._alpha_for = -1  # recomputed when the noise is on again
             return w
         out = noise.effective(w)
         if self.compensation and self._alpha_for != noise.state_version:
