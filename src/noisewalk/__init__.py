@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from importlib.metadata import PackageNotFoundError, version
 
+from noisewalk.device import analog_layers, to_analog
 from noisewalk.errors import (
     DatasetError,
     InvalidParameterError,
@@ -41,6 +42,7 @@ __all__ = [
     "TraceError",
     "UnknownNameError",
     "__version__",
+    "analog_layers",
     "create_model",
     "create_noise",
     "fit_midpoint",
@@ -55,4 +57,5 @@ __all__ = [
     "register_model",
     "register_site_module",
     "save",
+    "to_analog",
 ]

@@ -29,6 +29,10 @@ class MissingDependencyError(NoisewalkError, ImportError):
     """An optional dependency is needed for the requested feature."""
 
 
+class NotCalibratedError(NoisewalkError, RuntimeError):
+    """A converter is used before its range is known (calibrate it on data, or fix the range)."""
+
+
 class DatasetError(NoisewalkError, OSError):
     """Dataset files are missing, incomplete or corrupt; the message names the path,
     what was expected there and how to get it."""

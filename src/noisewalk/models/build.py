@@ -21,15 +21,23 @@ def noisy_network(
     at_batchnorm: bool = False,
     noise_options: dict[str, Any] | None = None,
     quant: dict[str, Any] | None = None,
+    analog: dict[str, Any] | None = None,
 ) -> NoisyModel:
     """A freshly initialized ``model`` for ``data``'s input shape and classes, fake-quantized
-    when ``quant`` gives ``quant_bits``/``act_scaling``/``scale``, with a noise module at every site."""
+    when ``quant`` gives ``quant_bits``/``act_scaling``/``scale``, with a noise module at every site,
+    and analog matmul layers when ``analog`` gives the arguments of ``noisewalk.device.to_analog``
+    (``weights``, ``dac``, ``adc``, ``compensation``, ``layers``, weight noise settings)."""
     net = create_model(model, num_classes=data.num_classes, input_shape=data.input_shape, batchnorm=batchnorm)
     if quant is not None:
         from noisewalk.models.quant import quantize
 
         net = quantize(net, quant["quant_bits"], quant["act_scaling"], quant["scale"], inplace=True)
-    return inject(net, noise, batchnorm=at_batchnorm, **(noise_options or {}))
+    noisy = inject(net, noise, batchnorm=at_batchnorm, **(noise_options or {}))
+    if analog is not None:
+        from noisewalk.device import to_analog
+
+        to_analog(noisy, **analog, inplace=True)
+    return noisy
 
 
 def network_for(recipe: Recipe, data: DataSplits) -> NoisyModel:
