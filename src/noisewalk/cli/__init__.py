@@ -7,8 +7,15 @@ recipe), ``sites`` (sites, models), ``train`` (train, demo), ``robustness``, ``s
 
 from __future__ import annotations
 
+from typer.core import TyperCommand
+
 from noisewalk.cli import robustness, sites, study, train  # noqa: F401  (registration of the commands)
 from noisewalk.cli.common import app
+from noisewalk.cli.terminal import Command
+
+for _info in app.registered_commands:  # flags show no <bool> in help
+    if _info.cls in (None, TyperCommand):
+        _info.cls = Command
 
 
 def main() -> None:  # pragma: no cover

@@ -11,9 +11,9 @@ import numpy as np
 import typer
 from rich.console import Console
 from rich.markup import escape
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
+from noisewalk.cli.terminal import progress
 from noisewalk.errors import InvalidParameterError, NoisewalkError
 
 app = typer.Typer(
@@ -82,25 +82,26 @@ def parse_shape(text: str | None) -> tuple[int, int, int] | None:
 
 @contextmanager
 def progress_bar(enabled: bool, description: str, total: int):
-    if not enabled:
-        yield lambda done, total, what: None
-        return
-    columns = (
-        TextColumn("[bold]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("{task.fields[what]}"),
-        TimeElapsedColumn(),
-        TextColumn("eta"),
-        TimeRemainingColumn(),
-    )
-    with Progress(*columns, console=console, transient=False) as bar:
-        task = bar.add_task(description, total=total, what="")
-
-        def update(done: int, _total: int, what: str) -> None:
-            bar.update(task, completed=done, what=what)
-
+    """Progress of a loop over ``total`` items; yields ``update(done, total, what)``."""
+    with progress(description, console=console, quiet=not enabled) as update:
+        update(0, total, "")
         yield update
+
+
+def study_progress(description: str, *, quiet: bool, adaptive: bool = False):
+    """Progress of a study run: a context manager yielding the runner's ``progress`` callback."""
+
+    @contextmanager
+    def shown():
+        with progress(description, console=console, quiet=quiet) as update:
+
+            def report(p) -> None:
+                text = f"running {p.running} · failed {p.failed}" + (f" · round {p.round}" if adaptive else "")
+                update(p.done + p.failed, p.total or None, text)
+
+            yield report
+
+    return shown()
 
 
 def print_mu_table(rows: list[dict[str, str]], title: str) -> None:

@@ -8,9 +8,8 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
-from noisewalk.cli.common import app, console, errors, failure_lines, out_console, sweep_report
+from noisewalk.cli.common import app, console, errors, failure_lines, out_console, study_progress, sweep_report
 
 
 @app.command("report")
@@ -65,24 +64,8 @@ def sweep(
             ray_settings = parsed.executor.ray.model_copy(update={"dashboard": True})
             parsed = parsed.model_copy(update={"executor": parsed.executor.model_copy(update={"ray": ray_settings})})
         folder = out or Path("runs") / parsed.name
-        columns = (
-            TextColumn("[bold]{task.description}"),
-            BarColumn(),
-            TextColumn("{task.fields[counts]}"),
-            TimeElapsedColumn(),
-            TextColumn("eta"),
-            TimeRemainingColumn(),
-        )
         try:
-            with Progress(*columns, console=console, disable=quiet) as bar:
-                task = bar.add_task(parsed.name, total=None, counts="planning")
-
-                def update(p) -> None:
-                    text = f"done {p.done}/{p.total} · running {p.running} · failed {p.failed}"
-                    if parsed.adaptive:
-                        text += f" · round {p.round}"
-                    bar.update(task, total=p.total, completed=p.done + p.failed, counts=text)
-
+            with study_progress(parsed.name, quiet=quiet, adaptive=parsed.adaptive) as update:
                 result = run_study(
                     parsed,
                     folder,

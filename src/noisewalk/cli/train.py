@@ -16,7 +16,7 @@ from typing import Annotated, Any
 
 import typer
 
-from noisewalk.cli.common import app, console, errors, out_console, parse_sigmas, print_mu_table
+from noisewalk.cli.common import app, console, errors, out_console, parse_sigmas, print_mu_table, study_progress
 from noisewalk.cli.options import option_paths, recipe_options
 from noisewalk.errors import InvalidParameterError
 from noisewalk.measure.fit import MIN_FIT_LEVELS
@@ -57,23 +57,9 @@ def study_name(out: Path) -> str:
 
 def run_small_study(spec, sites, out: Path, *, device: str, threads: int, workers: int, quiet: bool, label: str):
     """Run (or continue) a study in ``out`` with a progress bar; returns the runner's result."""
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
     from noisewalk.sweep.runner import run_study
 
-    columns = (
-        TextColumn("[bold]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("trials"),
-        TimeElapsedColumn(),
-    )
-    with Progress(*columns, console=console, disable=quiet) as bar:
-        task = bar.add_task(label, total=None)
-
-        def update(p) -> None:
-            bar.update(task, total=p.total, completed=p.done + p.failed)
-
+    with study_progress(label, quiet=quiet) as update:
         try:
             return run_study(spec, out, sites=sites, workers=workers, device=device, threads=threads, progress=update)
         except KeyboardInterrupt:
