@@ -12,7 +12,7 @@ from synthetic import networks, write_store
 
 from noisewalk.errors import InvalidParameterError
 from noisewalk.measure.fit import fit_midpoint
-from noisewalk.report import labels, plots
+from noisewalk.report import labels, plots, style
 from noisewalk.report.page import build_report
 from noisewalk.results import Study, load_studies
 
@@ -45,7 +45,7 @@ def test_every_figure_is_written_beside_the_page_as_png_pdf_and_svg(report):
     assert [p.suffix for p in first] == [".pdf", ".png", ".svg"]
     assert first[0].read_bytes().startswith(b"%PDF") and b"<svg" in first[2].read_bytes()[:2000]
     image = mpimg.imread(first[1])
-    assert image.shape[1] >= 6 * plots.DPI - 10  # a 6 inch figure at 300 dpi
+    assert image.shape[1] >= 6 * style.DPI - 10  # a 6 inch figure at 300 dpi
     page = out.html.read_text()
     for p in out.figure_files:  # the page links every file
         assert f'href="figures/{p.name}"' in page

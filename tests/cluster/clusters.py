@@ -132,8 +132,13 @@ def sweep_command(spec: Path, out: Path, *args: str) -> list[str]:
 
 
 def start_driver(spec: Path, out: Path, *args: str, env: dict[str, str]) -> subprocess.Popen:
-    return subprocess.Popen(sweep_command(spec, out, *args), env=env, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.PIPE, start_new_session=True)
+    return subprocess.Popen(
+        sweep_command(spec, out, *args),
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        start_new_session=True,
+    )
 
 
 def finish(proc: subprocess.Popen, timeout: float = 600) -> None:
@@ -180,8 +185,12 @@ class References:
             return
         folder = Path(tempfile.mkdtemp(prefix="reference-", dir=self.root))
         (folder / "spec.toml").write_text(spec_text)
-        proc = subprocess.Popen(sweep_command(folder / "spec.toml", folder / "study", "--workers", "2"),
-                                env=base_env(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        proc = subprocess.Popen(
+            sweep_command(folder / "spec.toml", folder / "study", "--workers", "2"),
+            env=base_env(),
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
         self._running[spec_text] = (proc, folder / "study")
 
     def __call__(self, spec_text: str) -> dict:
@@ -253,8 +262,7 @@ class Slurm:
         return base_env(SLURM_CONF=str(self.conf))
 
     def run(self, *args: str) -> str:
-        return subprocess.run(list(args), env=self.env(), capture_output=True, text=True, check=True,
-                              timeout=60).stdout
+        return subprocess.run(list(args), env=self.env(), capture_output=True, text=True, check=True, timeout=60).stdout
 
     def queue(self) -> dict[str, str]:
         """State of every job Slurm still knows, by ID."""
@@ -272,8 +280,9 @@ def slurm(tmp_path_factory):
     else:
         folder = Path(tempfile.mkdtemp(prefix="nwslurm-"))  # short: munge's socket path has a length limit
         env, own = dict(os.environ, NOISEWALK_SLURM_PORT=str(free_port_pair())), True
-    started = subprocess.run(["bash", str(SLURM_SCRIPT), "start", str(folder)], env=env, capture_output=True,
-                             text=True, timeout=900)
+    started = subprocess.run(
+        ["bash", str(SLURM_SCRIPT), "start", str(folder)], env=env, capture_output=True, text=True, timeout=900
+    )
     if started.returncode != 0:
         reason = (started.stderr.strip().splitlines() or [f"status {started.returncode}"])[-1]
         pytest.skip(reason)
@@ -338,10 +347,20 @@ def ray_head():
     env = base_env(RAY_AUTH_MODE="token", RAY_AUTH_TOKEN_PATH=str(token))
     log = temp_dir / "head.log"
     command = [
-        str(ray_cli), "start", "--head", "--block", "--node-ip-address=127.0.0.1", f"--port={port}",
-        "--num-cpus=2", "--include-dashboard=false", "--disable-usage-stats", f"--temp-dir={temp_dir}",
-        f"--ray-client-server-port={free_port()}", f"--dashboard-agent-listen-port={free_port()}",
-        f"--dashboard-agent-grpc-port={free_port()}", f"--metrics-export-port={free_port()}",
+        str(ray_cli),
+        "start",
+        "--head",
+        "--block",
+        "--node-ip-address=127.0.0.1",
+        f"--port={port}",
+        "--num-cpus=2",
+        "--include-dashboard=false",
+        "--disable-usage-stats",
+        f"--temp-dir={temp_dir}",
+        f"--ray-client-server-port={free_port()}",
+        f"--dashboard-agent-listen-port={free_port()}",
+        f"--dashboard-agent-grpc-port={free_port()}",
+        f"--metrics-export-port={free_port()}",
         f"--runtime-env-agent-port={free_port()}",
     ]
     with open(log, "wb") as out:

@@ -28,6 +28,7 @@ from clusters import (
 
 pytestmark = pytest.mark.cluster
 
+
 def ray_workers_running(name: str) -> list[int]:
     """Processes of Ray workers running a task of the function ``name`` (their title is ``ray::<name>``)."""
     found = []
@@ -46,10 +47,15 @@ def test_worker_killed_in_the_middle_of_a_training(ray_head, reference, tmp_path
     reference.start(FAULTS.format(repetitions=4))  # the local run beside the Ray one
     spec, out = tmp_path / "spec.toml", tmp_path / "study"
     spec.write_text(FAULTS.format(repetitions=2))
-    driver = start_driver(spec, out, "--executor", "ray", "--ray-address", ray_head.address, "--workers", "2",
-                          env=ray_head.env)
-    wait_until(lambda: training_between(out, 2, 30) and ray_workers_running("run_job"), 300, driver,
-               "a Ray worker in the middle of a training")
+    driver = start_driver(
+        spec, out, "--executor", "ray", "--ray-address", ray_head.address, "--workers", "2", env=ray_head.env
+    )
+    wait_until(
+        lambda: training_between(out, 2, 30) and ray_workers_running("run_job"),
+        300,
+        driver,
+        "a Ray worker in the middle of a training",
+    )
     victims = ray_workers_running("run_job")
     os.kill(victims[0], signal.SIGKILL)
     finish(driver)
@@ -73,8 +79,7 @@ for asked in (False, True):
 
 def test_local_cluster_has_a_dashboard_only_when_asked():
     pytest.importorskip("ray")
-    run = subprocess.run([sys.executable, "-c", DASHBOARD], env=base_env(), capture_output=True, text=True,
-                         timeout=600)
+    run = subprocess.run([sys.executable, "-c", DASHBOARD], env=base_env(), capture_output=True, text=True, timeout=600)
     assert run.returncode == 0, run.stderr
     urls = dict(line.split(": ", 1) for line in run.stdout.splitlines() if line.startswith("dashboard "))
     assert urls["dashboard False"] == "none"

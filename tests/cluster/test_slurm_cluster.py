@@ -161,8 +161,9 @@ def test_driver_stopped_and_restarted_while_jobs_are_queued(slurm, reference, tm
         def queued() -> bool:
             jobs = set(ledger(out).values())
             states = slurm.queue()
-            return (sum(states.get(j) == "PENDING" for j in jobs) >= 1
-                    and any(2 <= e <= 30 for e in epochs_done(out).values()))
+            return sum(states.get(j) == "PENDING" for j in jobs) >= 1 and any(
+                2 <= e <= 30 for e in epochs_done(out).values()
+            )
 
         wait_until(queued, 300, driver, "jobs running and queued")
         in_flight = set(ledger(out).values())
@@ -183,5 +184,10 @@ def test_driver_stopped_and_restarted_while_jobs_are_queued(slurm, reference, tm
     assert counts == {"trials": 12, "lost": 0, "duplicated": 0}
     assert results(out) == ref
     assert len(submissions(out)) == 4  # the restarted drivers took the queued jobs over
-    record_fault({"fault": "driver stopped (Ctrl-C, then SIGKILL) and restarted with jobs queued", **counts,
-                  "resumed": max_resumed(out)})
+    record_fault(
+        {
+            "fault": "driver stopped (Ctrl-C, then SIGKILL) and restarted with jobs queued",
+            **counts,
+            "resumed": max_resumed(out),
+        }
+    )

@@ -69,7 +69,9 @@ def test_pool_workers_exit_when_the_driver_is_killed(tmp_path):
     folder = tmp_path / "study"
     driver = subprocess.Popen(
         [sys.executable, "-m", "noisewalk", "sweep", str(spec), "--out", str(folder), "--workers", "2", "--quiet"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        start_new_session=True,
     )
     left: set[int] = set()
     try:

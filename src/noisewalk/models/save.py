@@ -111,20 +111,20 @@ def _recipe_matches(recipe: dict[str, Any], base: nn.Module) -> bool:
 
 def _without_noise_hooks(base: nn.Module) -> nn.Module:
     """A copy of ``base`` without the hooks ``inject(method="hooks")`` placed on it."""
-    from noisewalk.sites.inject import _InputNoiseHook, _OutputNoiseHook
+    from noisewalk.sites.inject import InputNoiseHook, OutputNoiseHook
 
     hooked = [
         m
         for m in base.modules()
         for h in (*m._forward_hooks.values(), *m._forward_pre_hooks.values())
-        if isinstance(h, (_InputNoiseHook, _OutputNoiseHook))
+        if isinstance(h, (InputNoiseHook, OutputNoiseHook))
     ]
     if not hooked:
         return base
     base = copy.deepcopy(base)
     for m in base.modules():
         for hooks in (m._forward_hooks, m._forward_pre_hooks):
-            for key in [k for k, h in hooks.items() if isinstance(h, (_InputNoiseHook, _OutputNoiseHook))]:
+            for key in [k for k, h in hooks.items() if isinstance(h, (InputNoiseHook, OutputNoiseHook))]:
                 del hooks[key]
                 getattr(m, "_forward_hooks_with_kwargs", {}).pop(key, None)
                 getattr(m, "_forward_pre_hooks_with_kwargs", {}).pop(key, None)

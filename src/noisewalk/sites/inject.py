@@ -47,7 +47,7 @@ def _discover_hooks(model: nn.Module, batchnorm: bool) -> list[tuple[str, str, s
     return found
 
 
-class _InputNoiseHook:
+class InputNoiseHook:
     """Forward pre-hook: noise on a model's first input (a class, so that models pickle)."""
 
     def __init__(self, noise: Noise) -> None:
@@ -57,7 +57,7 @@ class _InputNoiseHook:
         return (self.noise(args[0]), *args[1:]), kwargs
 
 
-class _OutputNoiseHook:
+class OutputNoiseHook:
     """Forward hook: noise on a module's output."""
 
     def __init__(self, noise: Noise) -> None:
@@ -70,9 +70,9 @@ class _OutputNoiseHook:
 def _place_hooks(model: nn.Module, found, noises: nn.ModuleList) -> None:
     for (_name, op, _target, module), noise in zip(found, noises, strict=True):
         if op == "input":
-            module.register_forward_pre_hook(_InputNoiseHook(noise), with_kwargs=True)
+            module.register_forward_pre_hook(InputNoiseHook(noise), with_kwargs=True)
         else:
-            module.register_forward_hook(_OutputNoiseHook(noise))
+            module.register_forward_hook(OutputNoiseHook(noise))
 
 
 def _make_noise(noise: str | Noise | type[Noise], sigma: float, kwargs: dict[str, Any]) -> Noise:

@@ -120,8 +120,10 @@ class LocalExecutor(Executor):
         self._pool: cf.Executor | None = None
         if workers > 1:
             self._pool = cf.ProcessPoolExecutor(
-                max_workers=workers, mp_context=multiprocessing.get_context("spawn"),
-                initializer=exit_with_parent, initargs=(os.getpid(),),
+                max_workers=workers,
+                mp_context=multiprocessing.get_context("spawn"),
+                initializer=exit_with_parent,
+                initargs=(os.getpid(),),
             )
 
     def submit(self, fn, task) -> Handle:

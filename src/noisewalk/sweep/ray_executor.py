@@ -47,13 +47,19 @@ class RayExecutor(Executor):
             if self.address:
                 context = ray.init(address=self.address, log_to_driver=False)
             else:  # "local": a new cluster even when `ray start` left one on this machine
-                context = ray.init(address="local", num_cpus=max(1, int(workers * settings.cpus_per_trial)),
-                                   include_dashboard=settings.dashboard, dashboard_host="127.0.0.1",
-                                   log_to_driver=False)
+                context = ray.init(
+                    address="local",
+                    num_cpus=max(1, int(workers * settings.cpus_per_trial)),
+                    include_dashboard=settings.dashboard,
+                    dashboard_host="127.0.0.1",
+                    log_to_driver=False,
+                )
             self.dashboard_url = getattr(context, "dashboard_url", None) or None
         self._options = {
-            "num_cpus": settings.cpus_per_trial, "num_gpus": settings.gpus_per_trial,
-            "max_retries": settings.retries, "retry_exceptions": False,
+            "num_cpus": settings.cpus_per_trial,
+            "num_gpus": settings.gpus_per_trial,
+            "max_retries": settings.retries,
+            "retry_exceptions": False,
         }
         self._remote: dict[Callable, Any] = {}
 

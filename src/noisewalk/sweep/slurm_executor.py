@@ -16,10 +16,24 @@ from noisewalk.results.files import write_atomic
 from noisewalk.sweep.executors import Executor, Handle
 from noisewalk.sweep.spec import SlurmSettings
 
-SLURM_ALIVE = frozenset({
-    "PENDING", "CONFIGURING", "RUNNING", "COMPLETING", "REQUEUED", "REQUEUE_FED", "REQUEUE_HOLD", "RESIZING",
-    "SUSPENDED", "SIGNALING", "STAGE_OUT", "STOPPED", "RESV_DEL_HOLD", "SPECIAL_EXIT",
-})
+SLURM_ALIVE = frozenset(
+    {
+        "PENDING",
+        "CONFIGURING",
+        "RUNNING",
+        "COMPLETING",
+        "REQUEUED",
+        "REQUEUE_FED",
+        "REQUEUE_HOLD",
+        "RESIZING",
+        "SUSPENDED",
+        "SIGNALING",
+        "STAGE_OUT",
+        "STOPPED",
+        "RESV_DEL_HOLD",
+        "SPECIAL_EXIT",
+    }
+)
 """Slurm job states of a job that may still produce its result (held jobs wait for their owner)."""
 RESULT_GRACE_S = 60.0
 """How long the driver waits for the result file of a job Slurm says completed (a shared
@@ -72,8 +86,13 @@ class _SlurmQueue:
             return
         self._tried = now
         try:
-            out = subprocess.run(["squeue", "--me", "--noheader", "--states=all", "--format=%i|%T|%k"],
-                                 capture_output=True, text=True, timeout=60, check=True).stdout
+            out = subprocess.run(
+                ["squeue", "--me", "--noheader", "--states=all", "--format=%i|%T|%k"],
+                capture_output=True,
+                text=True,
+                timeout=60,
+                check=True,
+            ).stdout
         except (OSError, subprocess.SubprocessError):
             return
         self._states, self._comments = {}, {}
@@ -263,7 +282,8 @@ class SlurmExecutor(Executor):
         fingerprint = _fingerprint(fn, task)
         if key is not None:  # the job's comment finds it even if the driver dies before the ledger has it
             self._executor.update_parameters(
-                slurm_additional_parameters={"comment": f"noisewalk:{fingerprint[:32]}", **self._additional})
+                slurm_additional_parameters={"comment": f"noisewalk:{fingerprint[:32]}", **self._additional}
+            )
         job = self._executor.submit(_Requeueable(fn), task)
         if key is not None:
             self._ledger.put(key, str(job.job_id), fingerprint)
@@ -276,9 +296,10 @@ class SlurmExecutor(Executor):
         if entry is not None and entry["task"] == fingerprint:
             return entry["job"]
         for job_id in self._queue.tagged(f"noisewalk:{fingerprint[:32]}"):  # submitted, but not in the ledger
-            if self._queue.state(job_id, -float("inf")) in SLURM_ALIVE or (
-                self.folder / f"{job_id}_0_result.pkl"
-            ).exists():
+            if (
+                self._queue.state(job_id, -float("inf")) in SLURM_ALIVE
+                or (self.folder / f"{job_id}_0_result.pkl").exists()
+            ):
                 return job_id
         return None
 
@@ -292,8 +313,7 @@ class SlurmExecutor(Executor):
             from submitit import SlurmJob
 
             self._ledger.put(key, job_id, _fingerprint(fn, task))
-            return _SlurmHandle(self, fn, task, SlurmJob(folder=self.folder, job_id=job_id), key,
-                                since=-float("inf"))
+            return _SlurmHandle(self, fn, task, SlurmJob(folder=self.folder, job_id=job_id), key, since=-float("inf"))
         return _SlurmHandle(self, fn, task, self._submit_job(fn, task, key), key, since=time.monotonic())
 
     def describe(self) -> str:
