@@ -28,6 +28,7 @@ from noisewalk.analysis.midpoints import CurveFit, fit_curve, site_midpoints
 from noisewalk.analysis.pareto import pareto_front
 from noisewalk.analysis.tables import (
     Table,
+    comparison_table,
     mu_by_noise_table,
     noisy_training_table,
     percent,
@@ -35,6 +36,7 @@ from noisewalk.analysis.tables import (
     site_table,
     summary_table,
 )
+from noisewalk.analysis.uncertainty import PRECISION
 from noisewalk.analysis.weights import average_weights, mean_abs_weights, weight_ratio
 from noisewalk.errors import InvalidParameterError, NoisewalkError
 from noisewalk.report import plots
@@ -390,12 +392,14 @@ def build_report(
     data_root: str | None = None,
     device: str = "cpu",
     title: str | None = None,
+    precision: float = PRECISION,
 ) -> ReportOutput:
     """Analyse ``studies`` and write the HTML page ``out`` and its tables beside it.
 
     ``activations`` rebuilds one network per configuration from its checkpoint (where
     the study kept them), loads its dataset (from ``data_root``) and adds activation
-    histograms and the self-binarization test.
+    histograms and the self-binarization test. ``precision``: the target of the
+    "networks for ±x %" column (0.05: a 95 % interval of ±5 % of μ).
     """
     if not studies:
         raise InvalidParameterError("a report needs at least one study")
@@ -413,10 +417,13 @@ def build_report(
         canvas = _Canvas(Path(tmp))
         results = Section("Midpoint noise level μ")
         if fitted:
-            results.tables.append(summary_table(fitted))
+            results.tables.append(summary_table(fitted, precision))
             results.tables += [
                 t for t in (mu_by_noise_table(fitted), noisy_training_table(fitted), qat_table(fitted)) if t is not None
             ]
+            comparisons = comparison_table(fitted)  # needs intervals over networks
+            if comparisons is not None:
+                results.tables.append(comparisons)
         else:
             results.parts.append("<p>No evaluation has finished yet.</p>")
         sections.append(results)
