@@ -10,17 +10,17 @@ module measures it over a curve's networks (its repetitions):
 * **per-network μ**: the same logistic fitted to each network's own curve (its accuracy
   at every level, the spread floored at the binomial error of ``n_test`` samples);
 * **a confidence interval for μ over networks** (:func:`mu_interval`): the networks are
-  resampled and the mean curve refitted; the resamples' spread of log μ gives a
-  standard error, and the interval is ``μ · exp(± t(n−1) · se)`` around the curve's μ.
-  The default resampling is the jackknife (leave one network out: n refits); the
-  bootstrap (draw n networks with replacement: every resample up to 6 networks, 400
-  drawn above) is the alternative, and the one used where a leave-one-out curve has no
-  μ. Why these and not a percentile bootstrap: with 3 networks the percentile interval
-  covers the true μ in only about 80 % of studies, the t quantile is what keeps the
-  interval honest; the jackknife covers within 90–98 % at 3, 5 and 10 networks in
-  simulation, in linear and log fits, where the bootstrap is over-wide at 3 networks
-  and a t interval on the per-network μ too narrow for fits in linear σ (whose μ also
-  moves with the weights the networks' spread gives the mean curve). See
+  resampled with replacement and the mean curve refitted (a bootstrap: every resample up
+  to 6 networks, weighted by its probability, 400 drawn above); the resamples' spread of
+  log μ gives a standard error ``se`` (times ``√(n/(n−1))``, the bootstrap's shrinkage
+  for a mean) and the interval is ``μ · exp(± t(n−1) · se)`` around the curve's μ.
+  Why a t quantile and not the bootstrap's percentiles: with 3 networks the percentile
+  interval covers the true μ in only about 80 % of studies. In simulation (200 studies
+  each) this interval covers within 90–98 % at 3, 5 and 10 networks, except for a fit in
+  linear σ of curves that fall over decades, where it is wider than needed at 3 networks
+  (99 %). The jackknife (leave one network out) and a t interval on the per-network μ
+  are the alternatives (``method``); the latter is too narrow for fits in linear σ,
+  whose μ also moves with the weights the networks' spread gives the mean curve. See
   ``docs/guide.md``, "Reading μ's uncertainty", for the numbers;
 * **comparisons** (:func:`compare`): the ratio of two configurations' μ with its
   interval and a test (Welch's t on log μ with the intervals' standard errors, so
@@ -69,8 +69,8 @@ PERMUTATIONS = 5000
 MAX_NETWORKS = 10000
 """Largest answer :func:`networks_needed` gives (beyond it: "more than")."""
 
-METHODS = ("jackknife", "bootstrap", "t", "percentile")
-"""Interval methods: resampling the networks (jackknife, bootstrap) with a t quantile,
+METHODS = ("bootstrap", "jackknife", "t", "percentile")
+"""Interval methods: resampling the networks (bootstrap, jackknife) with a t quantile,
 a t interval on the per-network log μ, and the plain bootstrap percentile interval."""
 
 
@@ -128,9 +128,9 @@ def _lm(x, y, w, p, lo, hi, iterations=300):
         f, e = _model(x, pa)
         a, b, m, s = (pa[:, i, None] for i in range(4))
         de = e * (1 - e)
-        jac = np.stack([1 - e, e, (b - a) * de / s, (b - a) * de * (x - m) / s**2], axis=-1) * wa[..., None]
-        jtj = np.einsum("bli,blj->bij", jac, jac)
-        g = np.einsum("bli,bl->bi", jac, (f - ya) * wa)
+        jac = np.stack([1 - e, e, (b - a) * de / s, (b - a) * de * (x - m) / s**2], axis=1) * wa[:, None, :]
+        jtj = jac @ jac.transpose(0, 2, 1)
+        g = (jac @ ((f - ya) * wa)[..., None])[..., 0]
         held = ((pa <= lo) & (g > 0)) | ((pa >= hi) & (g < 0))
         free = ~held
         jtj = jtj * free[:, :, None] * free[:, None, :] + held[:, :, None] * eye
@@ -272,11 +272,9 @@ def fit_midpoints(
     reason: list[str | None] = [None] * n
     chi2 = np.full(n, math.nan)
     params = np.full((n, 4), math.nan)
-    patterns: dict[bytes, list[int]] = {}
-    for i in range(n):
-        patterns.setdefault(present[i].tobytes(), []).append(i)
-    for rows in patterns.values():
-        cols = present[rows[0]]
+    kinds, which = np.unique(present, axis=0, return_inverse=True)
+    for kind, cols in enumerate(kinds):  # curves with the same levels are fitted together
+        rows = np.nonzero(which.ravel() == kind)[0]
         if cols.sum() < MIN_FIT_LEVELS:
             for i in rows:
                 reason[i] = f"{int(cols.sum())} noise levels measured; a fit needs at least {MIN_FIT_LEVELS}"
@@ -440,7 +438,7 @@ def mu_intervals(
     clean_acc=None,
     log: bool = False,
     confidence: float = CONFIDENCE,
-    method: str = "jackknife",
+    method: str = "bootstrap",
     resamples: int = RESAMPLES,
     seed: int = 0,
 ) -> list[MuInterval]:
@@ -542,7 +540,7 @@ def mu_interval(
     clean_acc=None,
     log: bool = False,
     confidence: float = CONFIDENCE,
-    method: str = "jackknife",
+    method: str = "bootstrap",
     resamples: int = RESAMPLES,
     seed: int = 0,
 ) -> MuInterval:
@@ -556,12 +554,12 @@ def mu_interval(
         n_test, chance, log: as for :func:`noisewalk.measure.fit.fit_midpoint`.
         clean_acc: each network's noise-free accuracy (or one value for all, or None).
         method: how the standard error of log μ is found, the interval being
-            ``μ · exp(± t(n−1) · se)``: ``jackknife`` (the default: leave each network
-            out, refit the mean curve; the bootstrap where a leave-one-out curve has no
-            μ), ``bootstrap`` (resample the networks with replacement, refit), ``t``
-            (the per-network log μ; needs a μ for every network). ``percentile`` is the
-            plain bootstrap percentile interval, too narrow with few networks (kept to
-            show that).
+            ``μ · exp(± t(n−1) · se)``: ``bootstrap`` (the default: resample the
+            networks with replacement, refit the mean curve), ``jackknife`` (leave each
+            network out, refit; the bootstrap where a leave-one-out curve has no μ),
+            ``t`` (the per-network log μ; needs a μ for every network). ``percentile``
+            is the plain bootstrap percentile interval, too narrow with few networks
+            (kept to show that).
         resamples, seed: bootstrap resamples drawn above :data:`EXACT_BOOTSTRAP` networks.
     """
     acc = np.atleast_2d(np.asarray(acc, dtype=float))
@@ -728,7 +726,7 @@ def curve_interval(
     *,
     log: bool | None = None,
     confidence: float = CONFIDENCE,
-    method: str = "jackknife",
+    method: str = "bootstrap",
     resamples: int = RESAMPLES,
     seed: int = 0,
 ) -> MuInterval:
@@ -764,3 +762,42 @@ def curve_interval(
         resamples=resamples,
         seed=seed,
     )
+
+
+def precision_line(curve, fit, precision: float = PRECISION) -> str | None:
+    """One line on how well a curve's μ is known, for the command line: μ with its fit
+    error, the interval over networks, each network's μ and the networks a ±
+    ``precision`` interval needs. None where the curve has no interval over networks."""
+    iv = getattr(fit, "spread", None)
+    if iv is None:
+        return None
+    where = curve.label
+    if not iv.ok:
+        return f"{where}: no interval over networks ({iv.note})"
+    rel = fit.mu_err / fit.mu if fit.mu else math.nan
+    own = ", ".join(f"{n.mu:.3g}" if n.in_range else "—" for n in iv.per_network)
+    return (
+        f"{where}: μ = {fit.mu:.3g} (fit error ±{100 * rel:.1f}%); {100 * iv.confidence:g}% CI over "
+        f"{iv.networks} networks {iv.text()} (±{100 * iv.rel_half_width:.0f}%); μ per network {own}; "
+        f"networks for ±{100 * precision:g}%: {needed_text(iv.needed(precision))}"
+    )
+
+
+def precision_lines(fitted, precision: float = PRECISION, limit: int = 20) -> list[str]:
+    """:func:`precision_line` for each fitted curve (``(curve, fit)`` pairs), at most
+    ``limit`` lines (then a count of the rest)."""
+    lines = [line for c, f in fitted if (line := precision_line(c, f, precision)) is not None]
+    if len(lines) > limit:
+        lines = [*lines[:limit], f"... and {len(lines) - limit} more curves (see the report's tables)"]
+    return lines
+
+
+def study_precision_lines(studies, precision: float = PRECISION, limit: int = 20) -> list[str]:
+    """:func:`precision_lines` of loaded studies (:func:`noisewalk.results.load_studies`)."""
+    from noisewalk.analysis.curves import build_curves, configurations
+    from noisewalk.analysis.midpoints import fit_curve
+
+    confs = configurations([n for s in studies for n in s.networks])
+    curves = [c for conf in confs for c in build_curves(conf)]
+    fitted = [(c, fit_curve(c, log=bool(c.config.get("log_fit")))) for c in curves]
+    return precision_lines(fitted, precision, limit)

@@ -501,6 +501,7 @@ def report_cmd(
     ] = False,
     data_root: Annotated[str | None, typer.Option(help="Folder holding the dataset files (for --activations).")] = None,
     device: Annotated[str, typer.Option(help="Device for --activations: auto, cpu or cuda.")] = "cpu",
+    precision: Annotated[float, typer.Option(help="Target ± of μ (relative) for the networks-needed estimate.")] = 0.05,
 ) -> None:
     """Write a self-contained HTML report of finished or running studies, tables beside it as Markdown and CSV."""
     from noisewalk.report.page import build_report
@@ -509,12 +510,18 @@ def report_cmd(
     with _errors():
         studies = load_studies(directory)
         result = build_report(
-            studies, out or directory / "report.html", activations=activations, data_root=data_root, device=device
+            studies,
+            out or directory / "report.html",
+            activations=activations,
+            data_root=data_root,
+            device=device,
+            precision=precision,
         )
     for study in studies:
         counts = study.evaluation_counts()
         done, total = counts["done"], sum(counts.values())
         out_console.print(f"{study.name}: {done} of {total} evaluations done")
+    _print_precision(result.precision)
     out_console.print(f"{len(result.figures)} plots, {len(result.tables) // 2} tables (Markdown and CSV beside it)")
     out_console.print(f"report: {result.html}")
 
@@ -525,6 +532,13 @@ def _sweep_report(curves, title: str) -> None:
     rows = midpoint_table({f"{c.selection} (train noise {c.train_noise})": (c.fit, max(c.mean)) for c in curves})
     if rows:
         _print_mu_table(rows, title)
+
+
+def _print_precision(lines: list[str]) -> None:
+    """How well each curve's μ is known over its networks (``status`` and ``report``)."""
+    if lines:
+        out_console.print("μ over networks (95% CI; per-network μ; networks for the target precision):")
+        out_console.print("\n".join(f"  {line}" for line in lines), highlight=False, soft_wrap=True)
 
 
 def _failure_lines(failures: list[tuple[str, int]]) -> str:
@@ -601,8 +615,10 @@ def sweep(
 def status(
     folder: Annotated[Path, typer.Argument(help="Study folder (the --out of `noisewalk sweep`).")],
     as_json: Annotated[bool, typer.Option("--json", help="Print the status as JSON.")] = False,
+    precision: Annotated[float, typer.Option(help="Target ± of μ (relative) for the networks-needed estimate.")] = 0.05,
 ) -> None:
-    """How far a study is: trials per status, failures, and mu of every curve so far."""
+    """How far a study is: trials per status, failures, mu of every curve so far and how well it is known."""
+    import noisewalk.sweep  # noqa: F401  (the store imports the sweep package: load it first, not half-way)
     from noisewalk.measure.curves import study_curves
     from noisewalk.results.store import Store
 
@@ -610,12 +626,18 @@ def status(
         counts, jobs, failures = store.counts(), store.job_counts(), store.failures()
         log = bool(store.info().get("spec", {}).get("evaluation", {}).get("log_fit", False))
         curves = study_curves(store.rows(), log=log)
+    with _errors():
+        from noisewalk.analysis.uncertainty import study_precision_lines
+        from noisewalk.results import load_studies
+
+        precision_lines = study_precision_lines(load_studies(folder), precision)
     if as_json:
         record = {
             "trials": counts,
             "jobs": jobs,
             "failures": [{"error": e, "trials": n} for e, n in failures],
             "curves": [c.to_dict() for c in curves],
+            "uncertainty": precision_lines,
         }
         out_console.print_json(json.dumps(record, default=str).replace("NaN", "null"))
         return
@@ -626,6 +648,7 @@ def status(
     if failures:
         out_console.print(f"failed trials, by error:\n{_failure_lines(failures)}", highlight=False)
     _sweep_report(curves, f"{folder}: midpoint noise level μ")
+    _print_precision(precision_lines)
 
 
 @app.command()

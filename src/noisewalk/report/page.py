@@ -36,7 +36,7 @@ from noisewalk.analysis.tables import (
     site_table,
     summary_table,
 )
-from noisewalk.analysis.uncertainty import PRECISION
+from noisewalk.analysis.uncertainty import PRECISION, precision_lines
 from noisewalk.analysis.weights import average_weights, mean_abs_weights, weight_ratio
 from noisewalk.errors import InvalidParameterError, NoisewalkError
 from noisewalk.report import plots
@@ -75,6 +75,8 @@ class ReportOutput:
     figures: list[str]
     """Titles of the embedded figures."""
     sections: list[str]
+    precision: list[str] = field(default_factory=list)
+    """How well each curve's μ is known (interval over networks, networks needed), one line each."""
 
 
 class _Canvas:
@@ -511,4 +513,5 @@ def build_report(
     note = f"noisewalk report of {names}, made {datetime.now(UTC).isoformat(timespec='seconds')}."
     page = _render(title or f"noisewalk report: {names}", sections, table_files, note)
     write_atomic(out, page)
-    return ReportOutput(out, written, [f.title for s in sections for f in s.figures], [s.title for s in sections])
+    figures = [f.title for s in sections for f in s.figures]
+    return ReportOutput(out, written, figures, [s.title for s in sections], precision_lines(fitted, precision))
