@@ -3,9 +3,10 @@
 Over results (a :class:`noisewalk.results.Study`): curves per configuration and site
 (:mod:`.curves`), μ with the two-step fit where one step does not fit and per-site μ
 (:mod:`.midpoints`), the Pareto front of peak accuracy against μ (:mod:`.pareto`),
-tables in the papers' layouts (:mod:`.tables`). Over trained models: mean |w| per layer
-(:mod:`.weights`), activation histograms per site (:mod:`.activations`), the
-self-binarization test (:mod:`.binarize`).
+tables in the papers' layouts (:mod:`.tables`), μ's uncertainty over networks: per-network
+μ, intervals, comparisons, networks needed (:mod:`.uncertainty`). Over trained models:
+mean |w| per layer (:mod:`.weights`), activation histograms per site
+(:mod:`.activations`), the self-binarization test (:mod:`.binarize`).
 """
 
 from __future__ import annotations
@@ -17,31 +18,49 @@ from noisewalk.analysis.midpoints import CurveFit, fit_curve, fit_curves, preser
 from noisewalk.analysis.pareto import pareto_front
 from noisewalk.analysis.tables import (
     Table,
+    comparison_table,
     mu_by_noise_table,
     noisy_training_table,
     qat_table,
     site_table,
     summary_table,
 )
+from noisewalk.analysis.uncertainty import (
+    Comparison,
+    MuInterval,
+    NetworkMu,
+    compare,
+    curve_interval,
+    mu_interval,
+    networks_needed,
+)
 from noisewalk.analysis.weights import average_weights, mean_abs_weights, weight_ratio
 
 __all__ = [
     "ActivationHistogram",
     "BinarizationResult",
+    "Comparison",
     "Configuration",
     "Curve",
     "CurveFit",
+    "MuInterval",
+    "NetworkMu",
     "Table",
     "activation_histograms",
     "average_weights",
     "build_curves",
+    "compare",
+    "comparison_table",
     "configurations",
+    "curve_interval",
     "fit_curve",
     "fit_curves",
     "level_centers",
     "mean_abs_weights",
     "mismatch_matrix",
     "mu_by_noise_table",
+    "mu_interval",
+    "networks_needed",
     "noisy_training_table",
     "pareto_front",
     "preserved_accuracy",

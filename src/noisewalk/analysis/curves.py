@@ -114,6 +114,11 @@ class Curve:
     clean_acc: float | None = None
     """Mean noise-free accuracy of networks trained without noise (None otherwise)."""
     trained_with_noise: bool = False
+    repetitions: dict[str, dict[float, float]] = field(default_factory=dict, repr=False)
+    """Each repetition's accuracy per level (for per-network μ and intervals over
+    networks): a network trained without noise, or a seed's networks trained with noise."""
+    repetition_clean: dict[str, float] = field(default_factory=dict, repr=False)
+    """Noise-free accuracy of each repetition trained without noise, where known."""
 
     @property
     def networks(self) -> int:
@@ -134,16 +139,37 @@ def _first(values: Iterable[Any]) -> Any:
     return next((v for v in values if v is not None), None)
 
 
+def repetition_names(networks: Sequence[Network]) -> dict[str, str]:
+    """Network id -> its repetition's name. A network trained without noise serves every
+    level and is a repetition of its own (``seed 3``); networks trained with noise (one
+    per level) form a repetition per seed. Two networks of the same seed trained without
+    noise (two studies, say) stay apart by their ids."""
+    names: dict[str, str] = {}
+    used: dict[str, str] = {}
+    for n in networks:
+        base = f"seed {n.seed}" if n.seed is not None else n.id
+        if trained_with_noise(n):
+            names[n.id] = base
+            continue
+        if used.setdefault(base, n.id) != n.id:
+            base = f"{base} ({n.id[:8]})"
+        names[n.id] = base
+    return names
+
+
 def build_curves(conf: Configuration) -> list[Curve]:
     """One curve per evaluated site of a configuration, from its finished networks."""
     per_site: dict[str, dict[float, list[float]]] = {}
+    per_rep: dict[str, dict[str, dict[float, float]]] = {}
     done = [n for n in conf.networks if n.done]
+    rep = repetition_names(done)
     for n in done:
         noisy = trained_with_noise(n)
         for e in n.evaluations:
             if not e.done or (noisy and not math.isclose(e.sigma, n.train_sigma, rel_tol=1e-9, abs_tol=1e-12)):
                 continue
             per_site.setdefault(e.site, {}).setdefault(float(e.sigma), []).append(e.mean)
+            per_rep.setdefault(e.site, {}).setdefault(rep[n.id], {})[float(e.sigma)] = e.mean
     noisy = any(trained_with_noise(n) for n in done)
     cleans = [n.clean_acc for n in done if n.clean_acc is not None]
     curves = []
@@ -163,6 +189,8 @@ def build_curves(conf: Configuration) -> list[Curve]:
                 num_classes=_first(n.num_classes for n in done),
                 clean_acc=None if noisy or not cleans else float(np.mean(cleans)),
                 trained_with_noise=noisy,
+                repetitions=per_rep.get(site, {}),
+                repetition_clean={rep[n.id]: n.clean_acc for n in done if n.clean_acc is not None and not noisy},
             )
         )
     return curves

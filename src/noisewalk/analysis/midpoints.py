@@ -7,13 +7,18 @@ only when it describes the curve significantly better (an F-test on the improvem
 chi2 for its three extra parameters) and its two steps are real: each step at least
 ``min_step`` of the whole fall and the midpoints further apart than the steps are wide.
 Otherwise the single step stands.
+
+With ``networks=True`` (the default) it also fits each network's own curve and puts an
+interval over the networks beside the fit error (:attr:`CurveFit.spread`, see
+:mod:`noisewalk.analysis.uncertainty`).
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
 
 import numpy as np
 from scipy import stats
@@ -30,6 +35,9 @@ from noisewalk.measure.fit import (
 )
 from noisewalk.validate import check_range
 
+if TYPE_CHECKING:
+    from noisewalk.analysis.uncertainty import MuInterval
+
 STACKED_EXTRA_PARAMS = 3
 """Parameters the stacked logistic has beyond the single one (7 against 4)."""
 
@@ -43,6 +51,8 @@ class CurveFit:
     use_stacked: bool = False
     p_value: float = math.nan
     """Probability of a chi2 improvement this large by chance (F-test), where both fits ran."""
+    spread: MuInterval | None = None
+    """μ per network and the interval over networks (None where not computed)."""
 
     @property
     def mu(self) -> float:
@@ -103,6 +113,7 @@ def fit_curve(
     stacked: bool | None = None,
     alpha: float = 0.01,
     min_step: float = 0.15,
+    networks: bool = True,
 ) -> CurveFit:
     """Fit μ to ``curve``.
 
@@ -112,7 +123,19 @@ def fit_curve(
             it converges with real steps in range, ``False`` never tries it.
         alpha: significance level of the goodness-of-fit test and the F-test.
         min_step: smallest share of the whole fall each of the two steps must have.
+        networks: also fit each network's curve and give the 95 % interval of μ over
+            the networks (:func:`noisewalk.analysis.uncertainty.curve_interval`), where
+            the curve has at least two.
     """
+    fit = _fit_curve(curve, log=log, stacked=stacked, alpha=alpha, min_step=min_step)
+    if networks and len(curve.repetitions) >= 2:
+        from noisewalk.analysis.uncertainty import curve_interval
+
+        fit = replace(fit, spread=curve_interval(curve, fit, log=log))
+    return fit
+
+
+def _fit_curve(curve: Curve, *, log: bool, stacked: bool | None, alpha: float, min_step: float) -> CurveFit:
     check_range("alpha", alpha, low=0.0, high=1.0, low_open=True)
     check_range("min_step", min_step, low=0.0, high=0.5)
     if len(curve.sigma) < MIN_FIT_LEVELS:

@@ -6,7 +6,12 @@
 * :func:`noisy_training_table`: μ without and with noisy training per architecture, as HN;
 * :func:`qat_table`: peak accuracy and μ per bit width (rows) and activation scaling
   (columns), as HN's quantization study;
-* :func:`site_table`: per-site μ from walking noise.
+* :func:`site_table`: per-site μ from walking noise;
+* :func:`comparison_table`: μ of configurations against each other, with the interval of
+  their ratio over networks and a permutation test.
+
+Where a fit has an interval over networks (:attr:`CurveFit.spread`), μ cells show it
+beside the fit error, each named: ``0.417 (±7.7% fit; 95% CI over networks 0.31–0.56)``.
 
 A table is built only where its layout applies (the keys it needs are in the
 configurations); otherwise the function returns None.
@@ -24,6 +29,7 @@ from pathlib import Path
 
 from noisewalk.analysis.curves import Curve, config_label, varying_keys
 from noisewalk.analysis.midpoints import CurveFit, preserved_accuracy
+from noisewalk.analysis.uncertainty import PRECISION, compare, needed_text
 from noisewalk.models.quant import QUANT_KEYS
 from noisewalk.results.files import write_atomic
 from noisewalk.results.model import GLOBAL_SITE
@@ -81,8 +87,34 @@ def mu_text(fit: CurveFit) -> str:
     if not math.isfinite(fit.mu):
         return "—"
     rel = fit.mu_err / fit.mu if fit.mu else math.nan
-    text = f"{fit.mu:.3g} (±{100 * rel:.1f}%)" if math.isfinite(rel) else f"{fit.mu:.3g}"
+    spread = fit.spread if fit.spread is not None and fit.spread.ok else None
+    if spread is not None:
+        ci = f"{100 * spread.confidence:g}% CI over networks {spread.text()}"
+        text = f"{fit.mu:.3g} (±{100 * rel:.1f}% fit; {ci})" if math.isfinite(rel) else f"{fit.mu:.3g} ({ci})"
+    else:
+        text = f"{fit.mu:.3g} (±{100 * rel:.1f}%)" if math.isfinite(rel) else f"{fit.mu:.3g}"
     return text if fit.in_range else f"{text} (outside range)"
+
+
+def interval_text(fit: CurveFit) -> str:
+    """The interval over networks (``0.31–0.56``), or why there is none."""
+    if fit.spread is None:
+        return "—"
+    return fit.spread.text()
+
+
+def per_network_text(fit: CurveFit) -> str:
+    """Each network's μ (``seed 0: 0.36, seed 1: 0.46, ...``; ``—`` where it has none)."""
+    if fit.spread is None or not fit.spread.per_network:
+        return "—"
+    return ", ".join(f"{n.name}: {n.mu:.3g}" if n.in_range else f"{n.name}: —" for n in fit.spread.per_network)
+
+
+def needed_cell(fit: CurveFit, precision: float = PRECISION) -> str:
+    """Networks for an interval of ± ``precision`` at the curve's spread."""
+    if fit.spread is None or not fit.spread.ok:
+        return "—"
+    return needed_text(fit.spread.needed(precision))
 
 
 def percent(value: float | None) -> str:
@@ -93,14 +125,32 @@ def _global(fitted: Fitted) -> list[tuple[Curve, CurveFit]]:
     return [(c, f) for c, f in fitted if c.site == GLOBAL_SITE]
 
 
-def summary_table(fitted: Fitted) -> Table:
-    """One row per curve: networks, levels, peak accuracy, μ (with the fit's verdict), PRA."""
+def summary_table(fitted: Fitted, precision: float = PRECISION) -> Table:
+    """One row per curve: networks, levels, peak accuracy, μ with its fit error, the 95 %
+    interval over networks, each network's μ, the networks a ± ``precision`` interval
+    would need, the fit's verdict and PRA."""
     table = Table(
         "mu_summary",
         "Midpoint noise level μ per configuration",
-        ["configuration", "site", "networks", "levels", "peak accuracy", "μ", "fit", "preserved rel. accuracy"],
-        note="μ ± fit uncertainty (relative, as a percentage). Preserved relative accuracy: "
-        "accuracy at the largest σ over the noise-free accuracy.",
+        [
+            "configuration",
+            "site",
+            "networks",
+            "levels",
+            "peak accuracy",
+            "μ ± fit error",
+            "95% CI over networks",
+            "μ per network",
+            f"networks for ±{100 * precision:g}%",
+            "fit",
+            "preserved rel. accuracy",
+        ],
+        note="μ ± fit error: μ of the mean curve with the logistic fit's parameter error (relative, as a "
+        "percentage); it says how well that one curve pins μ down, not where μ would land with other "
+        "networks. 95% CI over networks: where μ of this configuration lies, other trained networks "
+        "included (networks resampled and refitted, t quantile). μ per network: the same fit to each "
+        "network's own curve. Networks for ±x%: how many networks give a 95% CI of ±x% at the spread "
+        "measured here. Preserved relative accuracy: accuracy at the largest σ over the noise-free accuracy.",
     )
     for curve, fit in fitted:
         verdict = "two steps (F-test)" if fit.use_stacked else ("logistic" if fit.in_range else (fit.reason or ""))
@@ -112,6 +162,9 @@ def summary_table(fitted: Fitted) -> Table:
                 str(len(curve.sigma)),
                 percent(curve.peak),
                 fit.describe(),
+                interval_text(fit),
+                per_network_text(fit),
+                needed_cell(fit, precision),
                 verdict,
                 percent(preserved_accuracy(curve)),
             ]
@@ -252,4 +305,67 @@ def site_table(per_site: dict[str, dict[str, CurveFit]]) -> Table | None:
         sites += [s for s in fits if s not in sites]
     table = Table("mu_per_site", "Per-site μ (walking noise)", ["site", *per_site])
     table.rows = [[s, *(mu_text(fits[s]) if s in fits else "" for fits in per_site.values())] for s in sites]
+    return table
+
+
+COMPARE_ALL_UP_TO = 6
+"""Up to this many configurations of a kind are compared pairwise; more, each against the first."""
+
+
+def comparison_table(fitted: Fitted, level: float = 0.05) -> Table | None:
+    """μ of configurations against each other (global-noise curves of the same dataset
+    and noise type): the difference, the ratio with its ``1 − level`` interval over
+    networks, and whether it differs from 1 at ``level``. All pairs up to
+    :data:`COMPARE_ALL_UP_TO` configurations of a kind, else each against the first.
+    None without two curves with intervals to compare."""
+    groups: dict[tuple, list[tuple[Curve, CurveFit]]] = {}
+    for c, f in _global(fitted):
+        if f.spread is not None and f.spread.ok:
+            groups.setdefault((c.config.get("dataset"), c.config.get("noise")), []).append((c, f))
+    pairs = []
+    for members in groups.values():
+        if len(members) <= COMPARE_ALL_UP_TO:
+            pairs += [(members[i], members[j]) for i in range(len(members)) for j in range(i + 1, len(members))]
+        else:
+            pairs += [(members[0], m) for m in members[1:]]
+    if not pairs:
+        return None
+    conf = f"{100 * (1 - level):g}%"
+    table = Table(
+        "mu_comparison",
+        "μ compared between configurations",
+        [
+            "A",
+            "B",
+            "μ A",
+            "μ B",
+            "Δμ (B − A)",
+            f"B/A − 1, {conf} CI over networks",
+            "p (t on log μ)",
+            f"significant at {level:g}",
+            "p (permutation)",
+        ],
+        note=f"B/A − 1: the relative difference of the curves' μ with its {conf} interval over networks "
+        f"(Welch's t on log μ, each side's standard error from its interval over networks); significant "
+        f"at {level:g} exactly when that interval excludes 0%. p (permutation): a permutation test of "
+        "the per-network log μ, shown where every network has a μ of its own; with few networks it "
+        f"cannot go low (3 against 3: never below 0.1). Many pairs at once: about one in {1 / level:g} "
+        "pairs of equal configurations passes by chance.",
+    )
+    for (ca, fa), (cb, fb) in pairs:
+        cmp = compare(fa.spread, fb.spread, level=level)
+        perm = "—" if not math.isfinite(cmp.permutation_p) else f"{cmp.permutation_p:.3g}"
+        table.rows.append(
+            [
+                ca.label,
+                cb.label,
+                f"{cmp.mu_a:.3g}",
+                f"{cmp.mu_b:.3g}",
+                f"{cmp.difference:+.3g}",
+                cmp.text(),
+                "—" if not math.isfinite(cmp.p_value) else f"{cmp.p_value:.2g}",
+                "yes" if cmp.significant else "no",
+                perm,
+            ]
+        )
     return table

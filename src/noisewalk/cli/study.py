@@ -21,6 +21,7 @@ def report_cmd(
     ] = False,
     data_root: Annotated[str | None, typer.Option(help="Folder holding the dataset files (for --activations).")] = None,
     device: Annotated[str, typer.Option(help="Device for --activations: auto, cpu or cuda.")] = "cpu",
+    precision: Annotated[float, typer.Option(help="Target ± of μ (relative) for the networks-needed estimate.")] = 0.05,
 ) -> None:
     """Write a self-contained HTML report of finished or running studies, tables beside it as Markdown and CSV."""
     from noisewalk.report.page import build_report
@@ -29,12 +30,18 @@ def report_cmd(
     with errors():
         studies = load_studies(directory)
         result = build_report(
-            studies, out or directory / "report.html", activations=activations, data_root=data_root, device=device
+            studies,
+            out or directory / "report.html",
+            activations=activations,
+            data_root=data_root,
+            device=device,
+            precision=precision,
         )
     for study in studies:
         counts = study.evaluation_counts()
         done, total = counts["done"], sum(counts.values())
         out_console.print(f"{study.name}: {done} of {total} evaluations done")
+    print_precision(result.precision)
     out_console.print(f"{len(result.figures)} plots, {len(result.tables) // 2} tables (Markdown and CSV beside it)")
     out_console.print(f"report: {result.html}")
 
@@ -99,8 +106,9 @@ def sweep(
 def status(
     folder: Annotated[Path, typer.Argument(help="Study folder (the --out of `noisewalk sweep`).")],
     as_json: Annotated[bool, typer.Option("--json", help="Print the status as JSON.")] = False,
+    precision: Annotated[float, typer.Option(help="Target ± of μ (relative) for the networks-needed estimate.")] = 0.05,
 ) -> None:
-    """How far a study is: trials per status, failures, and mu of every curve so far."""
+    """How far a study is: trials per status, failures, mu of every curve so far and how well it is known."""
     from noisewalk.measure.curves import study_curves
     from noisewalk.results.store import Store
 
@@ -108,12 +116,18 @@ def status(
         counts, jobs, failures = store.counts(), store.job_counts(), store.failures()
         log = bool(store.info().get("spec", {}).get("evaluation", {}).get("log_fit", False))
         curves = study_curves(store.rows(), log=log)
+    with errors():
+        from noisewalk.analysis.uncertainty import study_precision_lines
+        from noisewalk.results import load_studies
+
+        precision_lines = study_precision_lines(load_studies(folder), precision)
     if as_json:
         record = {
             "trials": counts,
             "jobs": jobs,
             "failures": [{"error": e, "trials": n} for e, n in failures],
             "curves": [c.to_dict() for c in curves],
+            "uncertainty": precision_lines,
         }
         out_console.print_json(json.dumps(record, default=str).replace("NaN", "null"))
         return
@@ -124,6 +138,14 @@ def status(
     if failures:
         out_console.print(f"failed trials, by error:\n{failure_lines(failures)}", highlight=False)
     sweep_report(curves, f"{folder}: midpoint noise level μ")
+    print_precision(precision_lines)
+
+
+def print_precision(lines: list[str]) -> None:
+    """How well each curve's μ is known over its networks (``status`` and ``report``)."""
+    if lines:
+        out_console.print("μ over networks (95% CI; per-network μ; networks for the target precision):")
+        out_console.print("\n".join(f"  {line}" for line in lines), highlight=False, soft_wrap=True)
 
 
 @app.command()

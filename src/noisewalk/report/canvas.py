@@ -72,6 +72,8 @@ class ReportOutput:
     figures: list[str]
     """Titles of the embedded figures."""
     sections: list[str]
+    precision: list[str] = field(default_factory=list)
+    """How well each curve's μ is known (interval over networks, networks needed), one line each."""
     figure_files: list[Path] = field(default_factory=list)
     """Every figure's files (PNG, PDF, SVG) in the figures folder beside the page."""
 

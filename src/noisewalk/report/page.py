@@ -29,6 +29,7 @@ from noisewalk.analysis.midpoints import fit_curve, site_midpoints
 from noisewalk.analysis.pareto import pareto_front
 from noisewalk.analysis.tables import (
     Table,
+    comparison_table,
     mu_by_noise_table,
     noisy_training_table,
     percent,
@@ -36,6 +37,7 @@ from noisewalk.analysis.tables import (
     site_table,
     summary_table,
 )
+from noisewalk.analysis.uncertainty import PRECISION, precision_lines
 from noisewalk.errors import InvalidParameterError
 from noisewalk.report import plots
 from noisewalk.report.canvas import (
@@ -117,6 +119,7 @@ def build_report(
     data_root: str | None = None,
     device: str = "cpu",
     title: str | None = None,
+    precision: float = PRECISION,
     figure_formats: Sequence[str] = FIGURE_FORMATS,
 ) -> ReportOutput:
     """Analyse ``studies`` and write the HTML page ``out``, its tables beside it and its
@@ -149,10 +152,13 @@ def build_report(
         canvas.clear_old()
         results = Section("Midpoint noise level μ")
         if fitted:
-            results.tables.append(summary_table(fitted))
+            results.tables.append(summary_table(fitted, precision))
             results.tables += [
                 t for t in (mu_by_noise_table(fitted), noisy_training_table(fitted), qat_table(fitted)) if t is not None
             ]
+            comparisons = comparison_table(fitted)  # needs intervals over networks
+            if comparisons is not None:
+                results.tables.append(comparisons)
         else:
             results.parts.append("<p>No evaluation has finished yet.</p>")
         sections.append(results)
@@ -261,5 +267,6 @@ def build_report(
         written,
         [f.title for f in figures],
         [s.title for s in sections],
-        [p for f in figures for p in f.files],
+        precision=precision_lines(fitted, precision),
+        figure_files=[p for f in figures for p in f.files],
     )

@@ -14,6 +14,14 @@ fall, where they say little about mu. The search instead
    uncertainty of at most ``target``, and the levels around the crossing are at most
    ``max_gap`` decades apart, or when ``max_levels`` levels are measured.
 
+With ``network_target`` the search also answers for the networks: it starts with
+``min_repetitions`` repetitions at its full levels, and where it would stop it measures
+every level with them (so each repetition has a curve of its own), takes the 95 %
+interval of mu over the networks (:mod:`noisewalk.analysis.uncertainty`) and, while
+that is wider than ± ``network_target``, adds repetitions at every level: as many as
+the spread measured so far says the target needs, at least one more, at most the
+study's repetitions.
+
 The planner is a pure function of the measurements: run again on the same results it
 proposes the same levels, so a resumed search continues where it stopped.
 """
@@ -63,6 +71,8 @@ class MidpointSearch:
         self.log = log
         self.step = math.log10(grid.stop / grid.start) / (grid.initial - 1)
         """Spacing of the coarse grid in decades (also the step of an extension)."""
+        self.network_target: float | None = getattr(grid, "network_target", None)
+        self.min_repetitions = min(getattr(grid, "min_repetitions", repetitions), repetitions)
 
     def coarse(self) -> list[float]:
         return [
@@ -82,8 +92,42 @@ class MidpointSearch:
         want, state = self._plan(levels)
         return state
 
+    def _full(self, count: dict[float, int]) -> int:
+        """Repetitions of the levels measured in full: the study's, or with a network
+        target as many as the search has reached (from ``min_repetitions``)."""
+        if self.network_target is None:
+            return self.repetitions
+        return min(self.repetitions, max(self.min_repetitions, *count.values(), 0))
+
+    def _networks(self, levels: Levels, fit: MidpointFit, reps: int, why: str) -> tuple[dict[float, int], SearchState]:
+        """Where the search would stop (``why``): with a network target, every level with
+        ``reps`` repetitions, then more repetitions while the interval over networks is
+        wider than the target."""
+        if self.network_target is None or not fit.in_range:
+            return {}, SearchState(fit, True, why)
+        want = {s: reps for s, v in levels.items() if len(v) < reps}
+        if want:
+            return want, SearchState(fit, False, f"measuring every level with {reps} repetitions")
+        from noisewalk.analysis.uncertainty import mu_interval
+
+        sigma = sorted(levels)
+        acc = np.full((reps, len(sigma)), np.nan)
+        for j, s in enumerate(sigma):
+            acc[: len(levels[s]), j] = levels[s][:reps]
+        iv = mu_interval(sigma, acc, mu=fit.mu, n_test=self.n_test, chance=self.chance, log=self.log)
+        width = f"±{100 * iv.rel_half_width:.0f}%" if iv.ok else "unknown"
+        if iv.ok and iv.rel_half_width <= self.network_target:
+            return {}, SearchState(fit, True, f"{why}; interval over {reps} networks {width}")
+        if reps >= self.repetitions:
+            return {}, SearchState(fit, True, f"{why}; interval over {reps} networks {width} (all repetitions used)")
+        needed = iv.needed(self.network_target) if iv.ok else None
+        more = min(self.repetitions, max(reps + 1, needed or 0))
+        state = SearchState(fit, False, f"interval over {reps} networks {width}: {more} repetitions")
+        return {s: more for s in sigma}, state
+
     def _plan(self, levels: Levels) -> tuple[dict[float, int], SearchState]:
         count = {s: len(v) for s, v in levels.items()}
+        reps = self._full(count)
         fit = self.fit(levels)
         want = {s: self.explore for s in self.coarse() if count.get(s, 0) < self.explore}
         if want:
@@ -107,23 +151,23 @@ class MidpointSearch:
         lo, hi = sigma[below[0] - 1], sigma[below[0]]
         if math.log10(hi / lo) > self.grid.max_gap + 1e-9:  # locate the crossing, with few repetitions
             if full:
-                return {}, SearchState(fit, True, f"stopped at {len(sigma)} levels (the maximum)")
+                return self._networks(levels, fit, reps, f"stopped at {len(sigma)} levels (the maximum)")
             mid = canonical_sigma(math.sqrt(lo * hi))
             return {mid: self.explore}, SearchState(fit, False, f"locating the crossing in [{lo:.4g}, {hi:.4g}]")
-        want = {s: self.repetitions for s in (lo, hi) if count[s] < self.repetitions}
+        want = {s: reps for s in (lo, hi) if count[s] < reps}
         if want:  # measure the levels around the crossing with every repetition
             return want, SearchState(fit, False, f"measuring [{lo:.4g}, {hi:.4g}] with every repetition")
         if fit.in_range and math.isfinite(fit.rel_err) and fit.rel_err <= self.grid.target:
-            return {}, SearchState(fit, True, f"mu known to {100 * fit.rel_err:.1f}%")
+            return self._networks(levels, fit, reps, f"mu known to {100 * fit.rel_err:.1f}%")
         if full:
-            return {}, SearchState(fit, True, f"stopped at {len(sigma)} levels (the maximum)")
+            return self._networks(levels, fit, reps, f"stopped at {len(sigma)} levels (the maximum)")
         # refine where the curve falls most steeply
         drops = [mean[i] - mean[i + 1] for i in range(len(sigma) - 1)]
         i = int(np.argmax(drops))
         mid = canonical_sigma(math.sqrt(sigma[i] * sigma[i + 1]))
         if mid in (sigma[i], sigma[i + 1]):
-            return {}, SearchState(fit, True, "the fall cannot be sampled more finely")
-        return {mid: self.repetitions}, SearchState(fit, False, f"refining [{sigma[i]:.4g}, {sigma[i + 1]:.4g}]")
+            return self._networks(levels, fit, reps, "the fall cannot be sampled more finely")
+        return {mid: reps}, SearchState(fit, False, f"refining [{sigma[i]:.4g}, {sigma[i + 1]:.4g}]")
 
 
 def replay(search: MidpointSearch, stored: dict[tuple[float, int], float]) -> tuple[Levels, dict[float, int], int]:

@@ -132,6 +132,11 @@ class AdaptiveGrid(_Section):
     """...and the levels around the half-way crossing are at most this many decades apart."""
     max_levels: Annotated[int, Field(ge=3)] = 12
     """Give up refining after this many levels per curve."""
+    network_target: Annotated[float, Field(gt=0, lt=1)] | None = None
+    """Also stop only when the 95 % interval of mu over networks is at most this (relative,
+    0.05: ±5 %), adding repetitions (up to the study's) while it is wider; None: off."""
+    min_repetitions: Annotated[int, Field(ge=2)] = 3
+    """With network_target: repetitions the search starts with at its full levels."""
 
     @field_validator("start", "stop")
     @classmethod
