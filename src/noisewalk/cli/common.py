@@ -157,27 +157,38 @@ def errors() -> Iterator[None]:
         raise typer.Exit(2) from None
 
 
-def parse_sigmas(text: str) -> list[float]:
+def parse_sigmas(text: str, option: str = "--sigmas") -> list[float]:
     """``"0.1,1,10"`` (a list) or ``"1e-2:1e2:13"`` (13 log-spaced levels, ends included)."""
+    from noisewalk.sweep.checks import MAX_LEVELS
+
     text = text.strip()
+    count = None
     try:
         if ":" in text:
             lo, hi, n = text.split(":")
             lo_v, hi_v, count = float(lo), float(hi), int(n)
-            if lo_v <= 0 or hi_v <= lo_v or count < 1:
+            if not (0 < lo_v < hi_v < math.inf) or count < 1:
                 raise ValueError
-            return [float(v) for v in np.logspace(math.log10(lo_v), math.log10(hi_v), count)]
-        values = [float(v) for v in text.split(",") if v.strip()]
+        else:
+            values = [float(v) for v in text.split(",") if v.strip()]
     except ValueError:
         raise InvalidParameterError(
-            f"--sigmas {text!r} is not a noise grid; write a list '0.1,1,10' or a log range 'LOW:HIGH:COUNT' "
+            f"{option} {text!r} is not a noise grid; write a list '0.1,1,10' or a log range 'LOW:HIGH:COUNT' "
             "with 0 < LOW < HIGH"
         ) from None
+    if count is not None:
+        if count > MAX_LEVELS:
+            raise InvalidParameterError(
+                f"{option} {text!r} asks for {count:,} levels; at most {MAX_LEVELS:,} are allowed"
+            )
+        return [float(v) for v in np.logspace(math.log10(lo_v), math.log10(hi_v), count)]
     if not values:
-        raise InvalidParameterError("--sigmas holds no noise level")
+        raise InvalidParameterError(f"{option} holds no noise level; write a list '0.1,1,10' or 'LOW:HIGH:COUNT'")
+    if len(values) > MAX_LEVELS:
+        raise InvalidParameterError(f"{option} holds {len(values):,} levels; at most {MAX_LEVELS:,} are allowed")
     bad = [v for v in values if not math.isfinite(v) or v < 0]
     if bad:
-        raise InvalidParameterError(f"--sigmas values must be finite and >= 0; got {bad[0]!r}")
+        raise InvalidParameterError(f"{option} values must be finite and >= 0; got {bad[0]!r}")
     return values
 
 
@@ -198,6 +209,8 @@ def parse_shape(text: str | None) -> tuple[int, int, int] | None:
         c, h, w = (int(v) for v in text.split(","))
     except ValueError:
         raise InvalidParameterError(f"--input-shape {text!r} must be three integers 'C,H,W'") from None
+    if min(c, h, w) < 1:
+        raise InvalidParameterError(f"--input-shape {text!r}: channels, height and width must be >= 1")
     return (c, h, w)
 
 

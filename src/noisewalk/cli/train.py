@@ -40,6 +40,8 @@ def study_spec(recipe: dict[str, Any], *, name: str, grid: list[float], repeats:
         sites = check_sites(spec, source=source)
     except RecipeError as exc:
         names = option_paths()
+        levels = "--sigma-inf" if "robustness" in source else "--sigmas"
+        names.update({"seed": "--seed", "repetitions": "--repeats", "sigma.values": levels, "sigma": levels})
         problems = [(names.get(path, path), msg) for path, msg in exc.problems]
         raise RecipeError(f"the options of {source}", problems) from None
     if spec.quant is not None:  # fail before any training where Brevitas is missing
