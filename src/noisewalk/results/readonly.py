@@ -33,7 +33,12 @@ class _CopiedDatabase(sqlite3.Connection):
 
 
 def _check(db: sqlite3.Connection) -> sqlite3.Connection:
-    db.execute("SELECT COUNT(*) FROM sqlite_master").fetchone()
+    """``db`` once a first read succeeded; closed (its files let go) if it fails."""
+    try:
+        db.execute("SELECT COUNT(*) FROM sqlite_master").fetchone()
+    except BaseException:
+        db.close()
+        raise
     return db
 
 

@@ -106,7 +106,9 @@ def load_checkpoint(path: str | Path, *, on_damaged: Callable[[str], None] | Non
     if not path.exists():
         return None
     try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
+        with warnings.catch_warnings():  # torch's remarks on a damaged file's pickle protocol
+            warnings.simplefilter("ignore")
+            state = torch.load(path, map_location="cpu", weights_only=True)
         if not isinstance(state, dict):
             raise ValueError(f"it holds a {type(state).__name__}, not a saved state")
     except Exception as exc:
