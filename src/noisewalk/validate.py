@@ -14,7 +14,7 @@ from noisewalk.errors import InvalidParameterError, UnknownNameError
 
 def unknown_name(kind: str, name: object, valid: Iterable[str]) -> UnknownNameError:
     """Build the error for an unknown name, listing the valid ones and the closest match."""
-    valid = sorted(valid)
+    valid = sorted(set(valid))  # a name may be valid twice over (the site "input" and the operation type)
     close = difflib.get_close_matches(str(name), valid, n=1)
     hint = f" Did you mean {close[0]!r}?" if close else ""
     shown = ", ".join(valid) if len(valid) <= 60 else ", ".join(valid[:60]) + ", ..."

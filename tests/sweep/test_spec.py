@@ -149,7 +149,7 @@ def test_noise_options_are_checked():
 
 def test_seeds():
     assert parse_spec(base(seeds=[3, 7])).seed_list == [3, 7]
-    assert "(top level)" in str(pytest.raises(SpecError, parse_spec, base(seeds=[3, 3])).value)
+    assert "seeds: seeds must differ" in str(pytest.raises(SpecError, parse_spec, base(seeds=[3, 3])).value)
     assert problems(base(seeds=[1, 2], repetitions=3))
 
 

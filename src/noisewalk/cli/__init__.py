@@ -1,15 +1,15 @@
 """The ``noisewalk`` command line: one module per command group, all on one Typer app.
 
 ``common`` (the app, errors, parsers, progress), ``options`` (options generated from the
-recipe), ``sites`` (sites, models), ``train`` (train, demo), ``robustness``, ``study``
-(sweep, status, export, report).
+recipe), ``sites`` (sites, models), ``data`` (download), ``train`` (train, demo),
+``robustness``, ``study`` (sweep, status, export, report).
 """
 
 from __future__ import annotations
 
 from typer.core import TyperCommand
 
-from noisewalk.cli import robustness, sites, study, train  # noqa: F401  (registration of the commands)
+from noisewalk.cli import data, robustness, sites, study, train  # noqa: F401  (registration of the commands)
 from noisewalk.cli.common import app
 from noisewalk.cli.terminal import Command
 

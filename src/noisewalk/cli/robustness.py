@@ -13,6 +13,7 @@ from noisewalk.cli.common import app, errors, out_console, parse_sigmas, progres
 from noisewalk.cli.options import recipe_options
 from noisewalk.cli.train import study_spec
 from noisewalk.errors import InvalidParameterError
+from noisewalk.measure.robustness import check_spread
 
 
 @app.command()
@@ -47,8 +48,9 @@ def robustness(
         modes = [m.strip() for m in train_noise.split(",") if m.strip()]
         if not modes:
             raise InvalidParameterError("--train-noise names no training mode")
-        levels = parse_sigmas(sigma_train)
-        inf_levels = parse_sigmas(sigma_inf) if sigma_inf is not None else levels
+        levels = parse_sigmas(sigma_train, "--sigma-train")
+        inf_levels = parse_sigmas(sigma_inf, "--sigma-inf") if sigma_inf is not None else levels
+        check_spread(spread, inf_levels, option="--spread")
         specs = {
             mode: study_spec(
                 {**recipe, "training": {**recipe.get("training", {}), "noise": mode}},

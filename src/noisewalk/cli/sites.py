@@ -9,6 +9,8 @@ import typer
 from rich.table import Table
 
 from noisewalk.cli.common import app, errors, out_console, parse_shape
+from noisewalk.errors import InvalidParameterError, NoisewalkError
+from noisewalk.validate import check_positive_int
 
 
 @app.command()
@@ -32,6 +34,8 @@ def sites(
 
     with errors():
         shape = parse_shape(input_shape)
+        if num_classes is not None:
+            check_positive_int("--num-classes", num_classes)
         classes = num_classes
         if not all_models and (shape is None or classes is None):
             splits = create_dataset(data, root=data_root)
@@ -40,8 +44,16 @@ def sites(
         found = []
         for name in list_models(own=True) if all_models else [model]:
             in_shape = shape or example_input(name)
-            net = create_model(name, num_classes=classes or 10, input_shape=in_shape, batchnorm=batchnorm or None)
-            found.append((name, in_shape, inject(net, "additive", batchnorm=batchnorm, method=method).site_table()))
+            try:
+                net = create_model(name, num_classes=classes or 10, input_shape=in_shape, batchnorm=batchnorm or None)
+                table = inject(net, "additive", batchnorm=batchnorm, method=method).site_table()
+            except (RuntimeError, ValueError, ZeroDivisionError) as exc:
+                if isinstance(exc, NoisewalkError):
+                    raise
+                size = "x".join(map(str, in_shape))
+                first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+                raise InvalidParameterError(f"{name} cannot take an input of {size} (--input-shape): {first}") from None
+            found.append((name, in_shape, table))
     if as_json:
         listed = [{"model": name, "input_shape": s, "sites": rows} for name, s, rows in found]
         out_console.print_json(json.dumps({"models": listed} if all_models else listed[0]))

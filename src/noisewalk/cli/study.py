@@ -9,7 +9,16 @@ from typing import Annotated
 
 import typer
 
-from noisewalk.cli.common import app, console, errors, failure_lines, out_console, study_progress, sweep_report
+from noisewalk.cli.common import (
+    app,
+    console,
+    errors,
+    failure_lines,
+    out_console,
+    resumable,
+    study_progress,
+    sweep_report,
+)
 
 
 @app.command("report")
@@ -26,16 +35,13 @@ def report_cmd(
     """Write a self-contained HTML report of finished or running studies, tables beside it as Markdown and CSV."""
     from noisewalk.report.page import build_report
     from noisewalk.results import load_studies
+    from noisewalk.results.files import check_writable
 
     with errors():
         studies = load_studies(directory)
+        html = check_writable(out or directory / "report.html", option="--out")
         result = build_report(
-            studies,
-            out or directory / "report.html",
-            activations=activations,
-            data_root=data_root,
-            device=device,
-            precision=precision,
+            studies, html, activations=activations, data_root=data_root, device=device, precision=precision
         )
     for study in studies:
         counts = study.evaluation_counts()
@@ -71,24 +77,20 @@ def sweep(
             ray_settings = parsed.executor.ray.model_copy(update={"dashboard": True})
             parsed = parsed.model_copy(update={"executor": parsed.executor.model_copy(update={"ray": ray_settings})})
         folder = out or Path("runs") / parsed.name
-        try:
-            with study_progress(parsed.name, quiet=quiet, adaptive=parsed.adaptive) as update:
-                result = run_study(
-                    parsed,
-                    folder,
-                    sites=sites,
-                    spec_text=spec.read_text(),
-                    executor=executor,
-                    workers=workers,
-                    device=device,
-                    threads=threads,
-                    ray_address=ray_address,
-                    retry_failed=retry_failed,
-                    progress=update,
-                )
-        except KeyboardInterrupt:
-            console.print(f"interrupted: run the same command again to continue (results so far are in {folder})")
-            raise typer.Exit(130) from None
+        with resumable(folder), study_progress(parsed.name, quiet=quiet, adaptive=parsed.adaptive) as update:
+            result = run_study(
+                parsed,
+                folder,
+                sites=sites,
+                spec_text=spec.read_text(),
+                executor=executor,
+                workers=workers,
+                device=device,
+                threads=threads,
+                ray_address=ray_address,
+                retry_failed=retry_failed,
+                progress=update,
+            )
     sweep_report(result.curves, f"{parsed.name}: midpoint noise level μ")
     c = result.counts
     out_console.print(
@@ -97,6 +99,8 @@ def sweep(
     )
     if result.failures:
         out_console.print(f"failed trials, by error:\n{failure_lines(result.failures)}", highlight=False)
+    for note in result.notes:
+        console.print(f"note: {note}", highlight=False, soft_wrap=True)
     out_console.print(f"results: {folder / 'study.sqlite'}")
     if c["failed"]:
         raise typer.Exit(1)
@@ -155,9 +159,10 @@ def export(
     out: Annotated[Path | None, typer.Option(help="Output file (default: FOLDER/trials.<format>).")] = None,
 ) -> None:
     """Write every trial of a study (one row each, with its job's columns) as CSV or Parquet."""
+    from noisewalk.results.files import check_writable
     from noisewalk.results.store import Store
 
     with errors(), Store(folder, readonly=True) as store:
-        path = store.export(out or folder / f"trials.{format}", format)
+        path = store.export(check_writable(out or folder / f"trials.{format}", option="--out"), format)
         rows = store.counts()["total"]
     out_console.print(f"{rows} trials written to {path}")

@@ -16,7 +16,16 @@ from typing import Annotated, Any
 
 import typer
 
-from noisewalk.cli.common import app, console, errors, out_console, parse_sigmas, print_mu_table, study_progress
+from noisewalk.cli.common import (
+    app,
+    console,
+    errors,
+    out_console,
+    parse_sigmas,
+    print_mu_table,
+    resumable,
+    study_progress,
+)
 from noisewalk.cli.options import option_paths, recipe_options
 from noisewalk.errors import InvalidParameterError
 from noisewalk.measure.fit import MIN_FIT_LEVELS
@@ -40,6 +49,8 @@ def study_spec(recipe: dict[str, Any], *, name: str, grid: list[float], repeats:
         sites = check_sites(spec, source=source)
     except RecipeError as exc:
         names = option_paths()
+        levels = "--sigma-inf" if "robustness" in source else "--sigmas"
+        names.update({"seed": "--seed", "repetitions": "--repeats", "sigma.values": levels, "sigma": levels})
         problems = [(names.get(path, path), msg) for path, msg in exc.problems]
         raise RecipeError(f"the options of {source}", problems) from None
     if spec.quant is not None:  # fail before any training where Brevitas is missing
@@ -60,11 +71,7 @@ def run_small_study(spec, sites, out: Path, *, device: str, threads: int, worker
     from noisewalk.sweep.runner import run_study
 
     with study_progress(label, quiet=quiet) as update:
-        try:
-            return run_study(spec, out, sites=sites, workers=workers, device=device, threads=threads, progress=update)
-        except KeyboardInterrupt:
-            console.print(f"interrupted: run the same command again to continue (results so far are in {out})")
-            raise typer.Exit(130) from None
+        return run_study(spec, out, sites=sites, workers=workers, device=device, threads=threads, progress=update)
 
 
 def write_outputs(result, out: Path, *, title: str, labels: dict[str, str] | None = None) -> tuple[Path | None, Path]:
@@ -119,10 +126,10 @@ def train_cmd(
     A small study: its results are in the study folder --out, readable by `noisewalk status`,
     `report` and `export`; running the same command again continues an interrupted run.
     """
-    with errors():
+    with errors(), resumable(out):
         if sigma is not None and sigmas is not None:
             raise InvalidParameterError("give --sigma or --sigmas, not both")
-        grid = [sigma] if sigma is not None else parse_sigmas(sigmas or "1e-2:1e2:13")
+        grid = [sigma] if sigma is not None else parse_sigmas("1e-2:1e2:13" if sigmas is None else sigmas)
         resolve_device(device)  # before any work
         if check_choice("noise_draws", noise_draws, DRAWS) != "exact":
             noise = recipe.setdefault("noise", {})
@@ -135,6 +142,8 @@ def train_cmd(
             spec, sites, out, device=device, threads=threads, workers=workers, quiet=as_json, label=label
         )
         plot, record = write_outputs(result, out, title=f"{label}, {spec.noise.type} noise")
+    for note in result.notes:
+        console.print(f"note: {note}", highlight=False, soft_wrap=True)
     if as_json:
         sys.stdout.write(record.read_text())
         return
@@ -174,7 +183,7 @@ def demo(
     """MLP on the embedded digits: μ without and with matched noisy training (two small studies)."""
     from noisewalk.report.plots import midpoint_table, plot_accuracy_curves
 
-    with errors():
+    with errors(), resumable(out):
         grid = parse_sigmas(sigmas)
         resolve_device(device)
         results = {}
@@ -193,12 +202,13 @@ def demo(
             )
             write_outputs(results[label], folder, title=f"MLP on digits, {label}")
     curves = {label: r.curves[0] for label, r in results.items()}
-    plot = plot_accuracy_curves(
-        {label: (c.sigma, c.mean, c.std, c.fit) for label, c in curves.items()},
-        out / "accuracy_vs_sigma.png",
-        title="MLP on digits, additive noise at every site",
-        chance=0.1,
-    )
+    with errors():
+        plot = plot_accuracy_curves(
+            {label: (c.sigma, c.mean, c.std, c.fit) for label, c in curves.items()},
+            out / "accuracy_vs_sigma.png",
+            title="MLP on digits, additive noise at every site",
+            chance=0.1,
+        )
     print_mu_table(
         midpoint_table({label: (c.fit, max(c.mean)) for label, c in curves.items()}),
         "Midpoint noise level μ (MLP, digits, additive noise)",

@@ -7,6 +7,10 @@ settings, so a changed, added or removed source file gives a new key and the old
 is not used. Entries are written atomically (a temporary file renamed into place), so
 a crash never leaves half an entry; an unreadable entry is rebuilt.
 
+The cache trims itself: after writing an entry it keeps the :data:`KEEP` most recently
+used entries of that dataset (an entry is "used" when it is written or loaded) and
+deletes the others, stale entries of source files that changed since.
+
 The cache folder is ``cache_dir`` if given, else ``$NOISEWALK_CACHE``, else
 ``~/.cache/noisewalk``. Deleting it is always safe.
 """
@@ -32,6 +36,8 @@ log = logging.getLogger(__name__)
 CACHE_ENV = "NOISEWALK_CACHE"
 FORMAT = 1
 """Bumped when the layout of cached entries changes."""
+KEEP = 2
+"""Entries kept per dataset (two: switching between two settings does not decode again)."""
 
 
 def cache_dir(path: str | Path | None = None) -> Path:
@@ -71,12 +77,16 @@ def cached(
     if cache is False:
         return build()
     folder = cache_dir(None if cache is True or cache is None else cache)
-    path = folder / f"{re.sub(r'[^A-Za-z0-9_.-]+', '_', name)}-{key}.pt"
+    stem = re.sub(r"[^A-Za-z0-9_.-]+", "_", name)
+    path = folder / f"{stem}-{key}.pt"
     if path.exists():
         try:
-            return torch.load(path, weights_only=True)
+            entry = torch.load(path, weights_only=True)
         except Exception as exc:  # unreadable: rebuild it below
             log.warning("cache entry %s is unreadable (%s); decoding the source again", path, exc)
+        else:
+            _touch(path)
+            return entry
     entry = build()
     buffer = io.BytesIO()
     torch.save(entry, buffer)
@@ -84,4 +94,43 @@ def cached(
         write_atomic(path, buffer.getbuffer())
     except OSError as exc:  # a read-only or full cache folder must not stop the load
         log.warning("could not write the cache entry %s: %s", path, exc)
+    else:
+        trim(folder, stem)
     return entry
+
+
+def _touch(path: Path) -> None:
+    try:
+        os.utime(path)
+    except OSError:  # a read-only cache is still used
+        pass
+
+
+def entries(folder: str | Path, name: str) -> list[Path]:
+    """The cache entries of dataset ``name`` in ``folder``, most recently used first."""
+    pattern = re.compile(rf"{re.escape(name)}-[0-9a-f]{{20}}\.pt")
+    found = []
+    try:
+        with os.scandir(folder) as listing:
+            for e in listing:
+                if pattern.fullmatch(e.name):
+                    try:
+                        found.append((e.stat().st_mtime_ns, Path(e.path)))
+                    except OSError:  # removed meanwhile
+                        continue
+    except OSError:
+        return []
+    return [p for _, p in sorted(found, key=lambda item: -item[0])]
+
+
+def trim(folder: str | Path, name: str, keep: int = KEEP) -> list[Path]:
+    """Delete all but the ``keep`` most recently used entries of dataset ``name``; returns
+    the deleted ones."""
+    removed = []
+    for path in entries(folder, name)[keep:]:
+        try:
+            path.unlink()
+            removed.append(path)
+        except OSError as exc:  # in use elsewhere, or read-only: try next time
+            log.warning("could not remove the stale cache entry %s: %s", path, exc)
+    return removed

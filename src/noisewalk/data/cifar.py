@@ -19,7 +19,7 @@ import torch
 
 from noisewalk.data.cache import cached, fingerprint
 from noisewalk.data.core import DataSplits
-from noisewalk.data.files import check_md5, data_root, find_folder, missing
+from noisewalk.data.files import check_md5, data_root, fetch_advice, find_folder, missing
 from noisewalk.data.images import arrays_entry, crop_flip, load_image_tree, splits_from_arrays
 from noisewalk.data.registry import register_dataset
 from noisewalk.errors import DatasetError
@@ -54,7 +54,7 @@ def _unpickle(path: Path) -> dict:
 
 
 def _load_batches(folder: Path, *, verify: bool, cache: bool | str | Path | None) -> DataSplits:
-    how = "Delete the folder and load with download=True to fetch it again."
+    how = fetch_advice("cifar10", folder.parent, again=True)
 
     def read(files: list[tuple[str, str]]) -> tuple[torch.Tensor, torch.Tensor]:
         xs, ys = [], []
@@ -112,5 +112,5 @@ def cifar10(
         dataset="cifar10",
         expected=f"the python batches ({BATCHES}/data_batch_1..5, test_batch, batches.meta) or an image tree "
         "train/<class>/<image> and test/<class>/<image>",
-        how=f"Use download=True to fetch the batches into {base / BATCHES}.",
+        how=fetch_advice("cifar10", base, base / BATCHES),
     )

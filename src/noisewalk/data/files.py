@@ -15,7 +15,7 @@ from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import TypeVar
 
-from noisewalk.errors import DatasetError
+from noisewalk.errors import DatasetError, spelling
 
 DATA_ENV = "NOISEWALK_DATA"
 
@@ -28,6 +28,38 @@ def data_root(root: str | Path | None) -> Path:
     if root is not None:
         return Path(root).expanduser()
     return Path(os.environ.get(DATA_ENV, "data")).expanduser()
+
+
+def _root_option(root: Path) -> str:
+    return "" if root == data_root(None) else f" --data-root {root}"
+
+
+def fetch_advice(dataset: str, root: Path, into: Path | None = None, *, again: bool = False) -> str:
+    """How to fetch a dataset's files into ``into`` under the data folder ``root``, in the
+    words of the interface in use (``download=True``, or the ``noisewalk download`` command)."""
+    command = f"`noisewalk download {dataset}{_root_option(root)}`"
+    if again:
+        return spelling(
+            "Delete it and load with download=True to fetch it again.",
+            f"Delete it and run {command} to fetch it again.",
+        )
+    where = f" into {into}" if into is not None else ""
+    return spelling(f"Use download=True to fetch it{where}.", f"Run {command} to fetch it{where}.")
+
+
+def root_advice(what: str) -> str:
+    """How to point the loader at ``what``, in the words of the interface in use."""
+    return spelling(f"Pass root= {what}.", f"Choose {what} with --data-root.")
+
+
+def _root_note(root: Path) -> str:
+    """Which data folder was searched and how to choose another."""
+    if root != data_root(None):
+        return ""
+    origin = f"${DATA_ENV}" if os.environ.get(DATA_ENV) else f"the default; ${DATA_ENV} sets another"
+    return f" The data folder is {root.resolve()} ({origin}); " + spelling(
+        "pass root= to choose another.", "choose another with --data-root."
+    )
 
 
 def find_folder(root: Path, names: Sequence[str], found: Callable[[Path], bool]) -> Path | None:
@@ -69,7 +101,7 @@ def locate(
 def missing(root: Path, names: Sequence[str], *, dataset: str, expected: str, how: str) -> DatasetError:
     """The error for a dataset not found under ``root``: where we looked, what we expected, how to get it."""
     looked = ", ".join(str(p) for p in (root, *(root / n for n in names)))
-    return DatasetError(f"{dataset} not found: looked in {looked}; expected {expected}. {how}")
+    return DatasetError(f"{dataset} not found: looked in {looked}; expected {expected}. {how}{_root_note(root)}")
 
 
 def list_files(folder: str | Path, suffixes: Iterable[str]) -> list[str]:
@@ -100,7 +132,7 @@ def check_md5(path: Path, md5: str | None, *, how: str) -> None:
     if h.hexdigest() != md5:
         raise DatasetError(
             f"{path} is corrupt or not the official file: its MD5 is {h.hexdigest()}, expected {md5}. "
-            f"{how} (pass verify=False to load it anyway)"
+            f"{how}" + spelling(" (pass verify=False to load it anyway)", "")
         )
 
 

@@ -20,9 +20,9 @@ from torch import Tensor
 
 from noisewalk.data.cache import cached, fingerprint
 from noisewalk.data.core import Augment, DataSplits, TensorData, random_crop_flip
-from noisewalk.data.files import chunks, data_root, list_files, missing, parallel_map
+from noisewalk.data.files import chunks, data_root, list_files, missing, parallel_map, root_advice
 from noisewalk.data.registry import register_dataset
-from noisewalk.errors import DatasetError
+from noisewalk.errors import DatasetError, spelling
 from noisewalk.validate import check_choice
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".ppm", ".tif", ".tiff", ".webp")
@@ -119,7 +119,7 @@ def decode_images(
         if isinstance(part, tuple):
             path, reason = part
             fix = (
-                " Pass size=(height, width) to resize all images."
+                spelling(" Pass size=(height, width) to resize all images.", " Resize the images to one size.")
                 if "size is" in reason
                 else (" The file is damaged: replace it from the dataset's source.")
             )
@@ -128,7 +128,7 @@ def decode_images(
     if len(shapes) > 1:
         raise DatasetError(
             f"the images have different sizes ({', '.join(f'{s[1]}x{s[0]}' for s in sorted(shapes))}); "
-            "pass size=(height, width) to resize them"
+            + spelling("pass size=(height, width) to resize them", "resize them to one size")
         )
     return torch.from_numpy(np.concatenate(parts)).permute(0, 3, 1, 2).contiguous()
 
@@ -187,7 +187,8 @@ def load_image_tree(
             labels += lab
         sides[side] = (files, labels)
     all_files = sides["train"][0] + sides["test"][0]
-    key = fingerprint(all_files, folder, {"train": list(train), "test": list(test), "mode": mode, "size": size})
+    settings = {"train": list(train), "test": list(test), "mode": mode, "size": size, "classes": list(classes or [])}
+    key = fingerprint(all_files, folder, settings)  # the class list too: an empty class folder changes the labels
 
     def build() -> dict[str, Any]:
         arrays = {
@@ -225,7 +226,7 @@ def image_folder(
         test = next((t for t in TEST_NAMES if (folder / t).is_dir()), None)
         if test is None:
             expected = f"split folders {train_splits[0]}/ and one of {', '.join(TEST_NAMES)}/ of <class>/<image>"
-            how = "Pass root= the folder that holds the split folders."
+            how = root_advice("the folder that holds the split folders")
             raise missing(folder, (), dataset="image folder", expected=expected, how=how)
     test_splits = [test] if isinstance(test, str) else list(test)
     name = f"image_folder:{folder.name}"

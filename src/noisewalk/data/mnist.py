@@ -17,7 +17,7 @@ import torch
 
 from noisewalk.data.cache import cached, fingerprint
 from noisewalk.data.core import DataSplits
-from noisewalk.data.files import check_md5, data_root, locate
+from noisewalk.data.files import check_md5, data_root, fetch_advice, locate
 from noisewalk.data.images import arrays_entry, splits_from_arrays
 from noisewalk.data.registry import register_dataset
 from noisewalk.errors import DatasetError
@@ -88,7 +88,7 @@ def _load(
     base = data_root(root)
     folder_name = tv_class  # where torchvision keeps it: <root>/<class name>/raw
     how = (
-        f"Use download=True to fetch it (into {base / folder_name / 'raw'}), or copy the four idx files "
+        f"{fetch_advice(name, base, base / folder_name / 'raw')[:-1]}, or copy the four idx files "
         f"({', '.join(f + '.gz' for f in FILES.values())}) there."
     )
     folder = locate(
@@ -109,7 +109,7 @@ def _load(
         arrays = {}
         for key, path in files.items():
             if verify and path.suffix == ".gz":
-                check_md5(path, md5s.get(path.name), how="Delete it and load with download=True to fetch it again.")
+                check_md5(path, md5s.get(path.name), how=fetch_advice(name, base, again=True))
             arrays[key] = read_idx(path, 3 if key.endswith("x") else 1)
         for split in ("train", "test"):
             x, y = arrays[f"{split}_x"], arrays[f"{split}_y"]

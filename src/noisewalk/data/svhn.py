@@ -17,7 +17,7 @@ import torch
 
 from noisewalk.data.cache import cached, fingerprint
 from noisewalk.data.core import DataSplits, random_crop
-from noisewalk.data.files import check_md5, data_root, locate
+from noisewalk.data.files import check_md5, data_root, fetch_advice, locate
 from noisewalk.data.images import arrays_entry, splits_from_arrays
 from noisewalk.data.registry import register_dataset
 from noisewalk.errors import DatasetError
@@ -76,7 +76,7 @@ def svhn(
         found,
         dataset="svhn",
         expected=", ".join(files[s][0] for s in wanted),
-        how=f"Use download=True to fetch them into {base / 'SVHN'}.",
+        how=fetch_advice("svhn", base, base / "SVHN"),
         download=download,
         fetch=fetch,
     )
@@ -86,7 +86,7 @@ def svhn(
         for split in wanted:
             path = folder / files[split][0]
             if verify:
-                check_md5(path, files[split][1], how="Delete it and load with download=True to fetch it again.")
+                check_md5(path, files[split][1], how=fetch_advice("svhn", base, again=True))
             parts[split] = read_mat(path)
         train = parts["train"]
         if extra:

@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from noisewalk.data import DataSplits, TensorData, create_dataset
+from noisewalk.errors import InvalidParameterError
 from noisewalk.sites import NoisyModel, SiteSelector
 from noisewalk.train.loop import evaluate, resolve_device, seed_everything, train
 from noisewalk.validate import check_positive_int, check_range, check_sigma
@@ -35,6 +36,25 @@ if TYPE_CHECKING:
 
 Progress = Callable[[int, int, str], None]
 """Called as ``progress(done, total, what)`` after each trained network."""
+
+
+FLOAT32_MAX = float(np.finfo(np.float32).max)
+
+
+def check_spread(spread: float, sigma_inf: Sequence[float], *, option: str = "spread") -> float:
+    """A relative spread whose fluctuating levels stay finite: ``sigma_inf * |1 + spread * z|``
+    in float32, for draws ``|z|`` up to 10, at the highest of ``sigma_inf``."""
+    check_range(option, spread, low=0.0)
+    top = max((abs(float(s)) for s in sigma_inf), default=0.0)
+    if top > 0:
+        limit = (FLOAT32_MAX / top - 1.0) / 10.0
+        if spread > limit:
+            given = f"{option} {spread:g}" if option.startswith("--") else f"{option}={spread!r}"
+            raise InvalidParameterError(
+                f"{given} is too large: the fluctuating level sigma_inf * |1 + spread * z| would"
+                f" overflow at sigma_inf = {top:g}; the spread must be at most {limit:.3g}"
+            )
+    return float(spread)
 
 
 def robustness_score(fluctuating_acc: float, clean_acc: float) -> float:
@@ -116,8 +136,8 @@ def run_mismatch(
     from noisewalk.sweep.plan import job_recipe
     from noisewalk.sweep.spec import check_sites, selected_sites
 
-    check_range("spread", spread, low=0.0)
     sigma_inf = [float(check_sigma("sigma_inf", s)) for s in sigma_inf]
+    check_spread(spread, sigma_inf)
     check_positive_int("number of sigma_inf levels", len(sigma_inf))
     dev = str(resolve_device(device))
     data = data or create_dataset(spec.data.name, root=spec.data.root)

@@ -77,6 +77,29 @@ def write_atomic(path: str | Path, data: bytes | str) -> Path:
     return path
 
 
+def check_writable(path: str | Path, *, option: str | None = None) -> Path:
+    """Make sure a file can be written at ``path`` (its folder is created, a temporary file
+    written and removed there) before any work; else a one-line
+    :class:`~noisewalk.errors.StorageError` naming the path (and ``option``, the command
+    line's way to choose another)."""
+    from noisewalk.errors import StorageError, spelling, storage_error
+
+    path = Path(path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if path.is_dir():
+            raise IsADirectoryError(21, "Is a directory", str(path))
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        os.close(fd)
+        os.unlink(tmp)
+    except OSError as exc:
+        error = storage_error(path, exc)
+        if option and spelling("", "cli"):
+            error = StorageError(f"{error} ({option})")
+        raise error from None
+    return path
+
+
 def write_json(path: str | Path, obj: Any) -> Path:
     return write_atomic(path, json.dumps(jsonable(obj), indent=2, allow_nan=False) + "\n")
 

@@ -24,6 +24,7 @@ from typing import Any
 
 from noisewalk.errors import InvalidParameterError
 from noisewalk.results.model import GLOBAL_SITE, Evaluation, Network, Study
+from noisewalk.results.readonly import connect_readonly
 
 DB_NAME = "study.sqlite"
 SCHEMA_VERSIONS = ("1",)
@@ -92,7 +93,7 @@ def load_store(path: str | Path) -> Study:
     db_path = root / DB_NAME
     if not db_path.is_file():
         raise InvalidParameterError(f"{root} holds no results store ({DB_NAME})")
-    db = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True, timeout=30)
+    db = connect_readonly(db_path)
     try:
         try:
             info = {k: _loads(v) for k, v in db.execute("SELECT key, value FROM study")}

@@ -15,17 +15,20 @@ written in one transaction, so a crash leaves either all of them or none. Reader
 from __future__ import annotations
 
 import csv
+import io
 import json
 import sqlite3
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from noisewalk.errors import InvalidParameterError, require
+from noisewalk.errors import InvalidParameterError, require, spelling, storage_error
 from noisewalk.models.quant import quant_label
 from noisewalk.results.files import environment, jsonable, write_atomic, write_json
+from noisewalk.results.readonly import connect_readonly
 from noisewalk.validate import check_choice
 
 if TYPE_CHECKING:
@@ -147,7 +150,7 @@ class Store:
         if readonly:
             if not self.path.exists():
                 raise InvalidParameterError(f"{self.root} holds no study (no {DB_NAME}); run `noisewalk sweep` first")
-            self.db = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True)
+            self.db = connect_readonly(self.path)
         else:
             try:
                 self.root.mkdir(parents=True, exist_ok=True)
@@ -163,12 +166,21 @@ class Store:
                 if "spec" not in columns:  # stores written before several specs could share a folder
                     self.db.execute("ALTER TABLE trials ADD COLUMN spec TEXT")
                 self.db.commit()
-            except (OSError, sqlite3.OperationalError) as exc:
-                reason = getattr(exc, "strerror", None) or str(exc)
-                raise InvalidParameterError(
-                    f"cannot write the study folder {self.root}: {reason}; choose a writable folder (--out)"
-                ) from None
+            except (OSError, sqlite3.Error) as exc:
+                fix = spelling("choose a writable folder", "choose a writable folder (--out)")
+                raise storage_error(f"the study folder {self.root}", exc, fix=fix) from None
         self.db.row_factory = sqlite3.Row
+
+    @contextmanager
+    def _writing(self) -> Iterator[None]:
+        """One transaction; a full disk, a lost quota or read-only storage end it as one
+        :class:`~noisewalk.errors.StorageError` naming the database (nothing of it is written)."""
+        try:
+            with self.db:
+                yield
+        except (OSError, sqlite3.OperationalError) as exc:
+            then = "the trials finished so far are kept: run the same command again to continue"
+            raise storage_error(self.path, exc, then=then) from None
 
     # -- lifetime --
     def close(self) -> None:
@@ -196,12 +208,15 @@ class Store:
         self.spec_name = spec.get("name")
         specs = self.info().get("specs", {})
         specs[str(self.spec_name)] = spec
-        with self.db:
+        with self._writing():
             self.db.execute("INSERT OR REPLACE INTO study VALUES ('spec', ?)", (_json(spec),))
             self.db.execute("INSERT OR REPLACE INTO study VALUES ('specs', ?)", (_json(specs),))
             self.db.execute("INSERT OR REPLACE INTO study VALUES ('environment', ?)", (_json(environment()),))
         if text is not None:
-            write_atomic(self.root / "spec.toml", text)
+            try:
+                write_atomic(self.root / "spec.toml", text)
+            except OSError as exc:
+                raise storage_error(self.root / "spec.toml", exc) from None
 
     def info(self) -> dict[str, Any]:
         return {row["key"]: json.loads(row["value"]) for row in self.db.execute("SELECT key, value FROM study")}
@@ -210,7 +225,7 @@ class Store:
     def add_jobs(self, jobs: Iterable[TrainingJob]) -> int:
         """Insert jobs and trials that are not stored yet; returns the number of new trials."""
         new = 0
-        with self.db:
+        with self._writing():
             for job in jobs:
                 training = job.config["training"]
                 recipe = (
@@ -248,7 +263,7 @@ class Store:
 
     def reset_interrupted(self) -> int:
         """Jobs and trials left ``running`` by a driver that died go back to ``pending``."""
-        with self.db:
+        with self._writing():
             n = self.db.execute("UPDATE trials SET status='pending' WHERE status='running'").rowcount
             self.db.execute("UPDATE jobs SET status='pending' WHERE status='running'")
         return n
@@ -264,7 +279,7 @@ class Store:
         return {t for t, status in self.statuses(trial_ids).items() if status in wanted}
 
     def mark_running(self, job_id: str, trial_ids: Iterable[str]) -> None:
-        with self.db:
+        with self._writing():
             self.db.execute(
                 "UPDATE jobs SET status='running', attempts=attempts+1, started_at=COALESCE(started_at, ?)"
                 " WHERE job_id=?",
@@ -275,7 +290,7 @@ class Store:
     def record(self, outcome: JobOutcome) -> None:
         """Write a job's outcome and all its trials in one transaction."""
         now = _now()
-        with self.db:
+        with self._writing():
             self.db.execute(
                 "UPDATE jobs SET status=?, resumed_from=?, history=?, train_accuracy=?, clean_accuracy=?,"
                 " train_seconds=?, n_test=?, num_classes=?, device=?, worker=?, environment=?, error=?, traceback=?,"
@@ -356,23 +371,29 @@ class Store:
         μ of every curve and every trial); returns the path."""
         check_choice("format", fmt, EXPORT_FORMATS)
         path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
+        if fmt == "parquet":
+            require("pyarrow", "parquet", "Parquet export")
+        rows = self.rows()
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            return self._export(path, fmt, rows)
+        except OSError as exc:
+            raise storage_error(path, exc) from None
+
+    def _export(self, path: Path, fmt: str, rows: list[dict[str, Any]]) -> Path:
         if fmt == "json":
             from noisewalk.measure.curves import study_curves
 
-            rows = self.rows()
             info = self.info()
             log = bool(info.get("spec", {}).get("evaluation", {}).get("log_fit", False))
             record = {"kind": "study", **info, "curves": study_curves(rows, log=log), "trials": rows}
             return write_json(path, record)
         if fmt == "parquet":
-            require("pyarrow", "parquet", "Parquet export")
-            self.to_dataframe().to_parquet(path, index=False)
+            pd = require("pandas", "parquet", "a DataFrame of the results")
+            pd.DataFrame(rows, columns=list(EXPORT_COLUMNS)).to_parquet(path, index=False)
             return path
-        tmp = path.with_name(f".{path.name}.tmp")
-        with tmp.open("w", newline="") as f:
-            writer = csv.DictWriter(f, fieldnames=list(EXPORT_COLUMNS))
-            writer.writeheader()
-            writer.writerows(self.rows())
-        tmp.replace(path)
-        return path
+        text = io.StringIO(newline="")
+        writer = csv.DictWriter(text, fieldnames=list(EXPORT_COLUMNS))
+        writer.writeheader()
+        writer.writerows(rows)
+        return write_atomic(path, text.getvalue())

@@ -13,16 +13,18 @@ Only one driver may run on a study folder at a time (a lock file enforces it).
 from __future__ import annotations
 
 import fcntl
+import signal
+import threading
 import time
 import traceback
 from collections import deque
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager, nullcontext
+from contextlib import contextmanager, nullcontext, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from noisewalk.errors import InvalidParameterError
+from noisewalk.errors import InvalidParameterError, StorageError, spelling, storage_error
 from noisewalk.measure.curves import StudyCurve, study_curves
 from noisewalk.results.files import write_json
 from noisewalk.results.store import Store
@@ -92,19 +94,52 @@ def study_lock(root: Path) -> Iterator[None]:
         root.mkdir(parents=True, exist_ok=True)
         handle = open(root / ".lock", "w")  # noqa: SIM115 (closed below)
     except OSError as exc:
-        raise InvalidParameterError(
-            f"cannot write the study folder {root}: {exc.strerror}; choose a writable folder (--out)"
-        ) from None
+        fix = spelling("choose a writable folder", "choose a writable folder (--out)")
+        raise storage_error(f"the study folder {root}", exc, fix=fix) from None
     with handle:
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            msg = f"another sweep is running on {root}; wait for it or use another --out"
+            msg = f"another sweep is running on {root}; wait for it or use another {spelling('folder', '--out')}"
             raise InvalidParameterError(msg) from None
         try:
             yield
         finally:
             fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+@contextmanager
+def _children_ignore_ctrl_c() -> Iterator[None]:
+    """Worker processes started meanwhile never see Ctrl-C: the driver stops them itself
+    (they inherit the blocked signal; the driver receives it once this ends)."""
+    if threading.current_thread() is not threading.main_thread() or not hasattr(signal, "pthread_sigmask"):
+        yield
+        return
+    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
+
+
+@contextmanager
+def _uninterrupted() -> Iterator[None]:
+    """Ctrl-C (and SIGTERM) wait until a job's results are written: a finished job is never lost."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    caught: list[tuple[int, Any]] = []
+    saved = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
+    for s, handler in saved.items():
+        if callable(handler):
+            signal.signal(s, lambda signum, frame: caught.append((signum, frame)))
+    try:
+        yield
+    finally:
+        for s, handler in saved.items():
+            signal.signal(s, handler)
+        for signum, frame in caught[:1]:
+            saved[signum](signum, frame)
 
 
 class _Run:
@@ -128,6 +163,7 @@ class _Run:
         self.attempted: set[str] = set()
         self.progress = SweepProgress()
         self.trained = self.resumed = 0
+        self.notes: list[str] = []
 
     def _count(self) -> None:
         p = self.progress
@@ -181,7 +217,8 @@ class _Run:
                 self.attempted.update(ids)
                 self.status.update(dict.fromkeys(ids, "running"))
                 try:
-                    handle = self.executor.submit(run_job, task)
+                    with _children_ignore_ctrl_c():
+                        handle = self.executor.submit(run_job, task)
                 except Exception as exc:  # the executor cannot take jobs (a broken pool, a refused submission)
                     self._finish(JobOutcome.failed(task, exc, traceback.format_exc()))
                     continue
@@ -196,7 +233,11 @@ class _Run:
                 self._finish(outcome)
 
     def _finish(self, outcome: JobOutcome) -> None:
-        self.store.record(outcome)
+        if outcome.stop:  # the storage failed, not the job: its trials are still to run
+            raise StorageError(outcome.stop)
+        with _uninterrupted():
+            self.store.record(outcome)
+        self.notes += outcome.notes
         if outcome.error is None and outcome.epochs_run:
             self.trained += 1
             self.resumed += outcome.resumed_from > 0
@@ -284,15 +325,20 @@ def run_study(
         with owned:
             run = _Run(spec, store, ex, device=device, threads=threads, retry_failed=retry_failed, progress=progress)
             run.progress.message = ex.describe()
-            while True:
-                run.progress.round += 1
-                points = _adaptive_points(run, spec, sites) if spec.adaptive else grid_points(spec, sites)
-                todo = run.add(plan_jobs(spec, points))
-                if not todo:  # finished, or only trials that failed in this run are left
-                    break
-                run.dispatch(todo)
-                if not spec.adaptive:
-                    break
+            try:
+                while True:
+                    run.progress.round += 1
+                    points = _adaptive_points(run, spec, sites) if spec.adaptive else grid_points(spec, sites)
+                    todo = run.add(plan_jobs(spec, points))
+                    if not todo:  # finished, or only trials that failed in this run are left
+                        break
+                    run.dispatch(todo)
+                    if not spec.adaptive:
+                        break
+            except BaseException:  # Ctrl-C, a full disk: what was running is to run again
+                with _uninterrupted(), suppress(Exception):
+                    store.reset_interrupted()
+                raise
         rows = [r for r in store.rows() if r["trial_id"] in run.status]
         counts = {s: sum(r["status"] == s for r in rows) for s in ("done", "failed", "pending", "running")}
         counts["total"] = len(rows)
@@ -311,6 +357,10 @@ def run_study(
             resumed=run.resumed,
             seconds=time.perf_counter() - start,
             rounds=run.progress.round,
+            notes=run.notes,
         )
-        write_json(out / "summary.json", result.to_dict())
+        try:
+            write_json(out / "summary.json", result.to_dict())
+        except OSError as exc:
+            raise storage_error(out / "summary.json", exc, then="the trials are kept in the store") from None
     return result

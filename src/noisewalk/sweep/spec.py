@@ -23,7 +23,7 @@ import numpy as np
 from pydantic import Field, ValidationError, field_validator, model_validator
 
 from noisewalk.data import create_dataset
-from noisewalk.errors import InvalidParameterError
+from noisewalk.errors import InvalidParameterError, NoisewalkError
 from noisewalk.models import create_model
 from noisewalk.recipe import (
     DataRecipe,
@@ -36,6 +36,7 @@ from noisewalk.recipe import (
     validation_problems,
 )
 from noisewalk.sites import Site, inject, select_sites
+from noisewalk.sweep.checks import MAX_LEVELS, MAX_SEED, MAX_TRIALS, cross_field_problems, order_problem, seed_problem
 
 SIGMA_DIGITS = 12
 """Noise levels are rounded to this many significant digits, so that the same level
@@ -67,7 +68,7 @@ def _finite_nonnegative(values: list[float]) -> list[float]:
 
 class ExplicitGrid(_Section):
     kind: Literal["explicit"]
-    values: Annotated[list[float], Field(min_length=1)]
+    values: Annotated[list[float], Field(min_length=1, max_length=MAX_LEVELS)]
     """The noise levels, each finite and >= 0."""
 
     @field_validator("values")
@@ -82,14 +83,15 @@ class ExplicitGrid(_Section):
 class _RangeGrid(_Section):
     start: float
     stop: float
-    count: Annotated[int, Field(ge=1)]
+    count: Annotated[int, Field(ge=1, le=MAX_LEVELS)]
     """Levels from ``start`` to ``stop``, both included."""
 
     @model_validator(mode="after")
     def _ordered(self) -> _RangeGrid:
         _finite_nonnegative([self.start, self.stop])
-        if self.count > 1 and self.stop <= self.start:
-            raise ValueError(f"stop must be greater than start; got start={self.start!r}, stop={self.stop!r}")
+        problem = order_problem(self.start, self.stop) if self.count > 1 else None
+        if problem:
+            raise ValueError(problem)
         return self
 
 
@@ -130,7 +132,7 @@ class AdaptiveGrid(_Section):
     """Stop when the fit uncertainty of mu, relative to mu, is at most this."""
     max_gap: Annotated[float, Field(gt=0)] = 0.25
     """...and the levels around the half-way crossing are at most this many decades apart."""
-    max_levels: Annotated[int, Field(ge=3)] = 12
+    max_levels: Annotated[int, Field(ge=3, le=MAX_LEVELS)] = 12
     """Give up refining after this many levels per curve."""
     network_target: Annotated[float, Field(gt=0, lt=1)] | None = None
     """Also stop only when the 95 % interval of mu over networks is at most this (relative,
@@ -147,8 +149,9 @@ class AdaptiveGrid(_Section):
 
     @model_validator(mode="after")
     def _ordered(self) -> AdaptiveGrid:
-        if self.stop <= self.start:
-            raise ValueError(f"stop must be greater than start; got start={self.start!r}, stop={self.stop!r}")
+        problem = order_problem(self.start, self.stop)
+        if problem:
+            raise ValueError(problem)
         if self.max_levels < self.initial:
             raise ValueError(f"max_levels ({self.max_levels}) must be at least initial ({self.initial})")
         return self
@@ -224,11 +227,13 @@ class Spec(_Section):
     name: Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$", max_length=100)]
     """Names the study (and its default output folder)."""
     description: str = ""
-    seed: Annotated[int, Field(ge=0)] = 0
+    seed: Annotated[int, Field(ge=0, le=MAX_SEED)] = 0
     """Seed of the first repetition; repetition r uses seed + r."""
-    repetitions: Annotated[int, Field(ge=1)] = 3
+    repetitions: Annotated[int, Field(ge=1, le=MAX_LEVELS)] = 3
     """Independently trained networks per point."""
-    seeds: Annotated[list[Annotated[int, Field(ge=0)]], Field(min_length=1)] | None = None
+    seeds: (
+        Annotated[list[Annotated[int, Field(ge=0, le=MAX_SEED)]], Field(min_length=1, max_length=MAX_LEVELS)] | None
+    ) = None
     """Explicit seeds, one per repetition (instead of seed and repetitions)."""
     model: ModelRecipe = ModelRecipe()
     data: DataRecipe = DataRecipe()
@@ -242,13 +247,10 @@ class Spec(_Section):
 
     @model_validator(mode="after")
     def _seeds(self) -> Spec:
-        if self.seeds is not None:
-            if "repetitions" in self.model_fields_set and self.repetitions != len(self.seeds):
-                raise ValueError(
-                    f"repetitions ({self.repetitions}) differs from the number of seeds ({len(self.seeds)})"
-                )
-            if len(set(self.seeds)) != len(self.seeds):
-                raise ValueError(f"seeds must differ from each other; got {self.seeds}")
+        given = "repetitions" in self.model_fields_set
+        problem = seed_problem(self.seeds, self.repetitions, self.seed, repetitions_given=given)
+        if problem:
+            raise ValueError(problem)
         return self
 
     @property
@@ -274,16 +276,25 @@ def parse_spec(data: dict[str, Any], *, source: str = "<spec>") -> Spec:
     try:
         return Spec.model_validate(data)
     except ValidationError as exc:
-        raise SpecError(source, validation_problems(exc, Spec, data)) from None
+        problems = validation_problems(exc, Spec, data)
+        cross = dict((message, path) for path, message in cross_field_problems(data))
+        problems = [(cross.get(message, path) if not path else path, message) for path, message in problems]
+        problems += [(path, message) for message, path in cross.items() if (path, message) not in problems]
+        raise SpecError(source, problems) from None
 
 
 def read_spec(path: str | Path) -> Spec:
     """Read and validate a TOML spec (names checked against the registries)."""
     path = Path(path)
     try:
-        text = path.read_text()
+        text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise InvalidParameterError(f"cannot read spec {path}: {exc.strerror}") from None
+    except UnicodeDecodeError as exc:
+        raise SpecError(
+            str(path),
+            [("", f"not UTF-8 text (byte 0x{exc.object[exc.start]:02x} at offset {exc.start}); save it as UTF-8")],
+        ) from None
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
@@ -301,19 +312,29 @@ def load_spec(path: str | Path) -> tuple[Spec, tuple[Site, ...]]:
     return spec, check_sites(spec, source=str(path))
 
 
-def model_sites(spec: Spec) -> tuple[Site, ...]:
+def model_sites(spec: Spec, *, source: str = "<spec>") -> tuple[Site, ...]:
     """The noise sites of the spec's model on the spec's dataset."""
     data = create_dataset(spec.data.name, root=spec.data.root)
-    net = create_model(
-        spec.model.name, num_classes=data.num_classes, input_shape=data.input_shape, batchnorm=spec.model.batchnorm
-    )
-    return inject(net, spec.noise.type, batchnorm=spec.noise.at_batchnorm, **spec.noise.options).sites
+    try:
+        net = create_model(
+            spec.model.name, num_classes=data.num_classes, input_shape=data.input_shape, batchnorm=spec.model.batchnorm
+        )
+        return inject(net, spec.noise.type, batchnorm=spec.noise.at_batchnorm, **spec.noise.options).sites
+    except (RuntimeError, ValueError, ZeroDivisionError) as exc:
+        if isinstance(exc, NoisewalkError):
+            raise
+        size = "x".join(map(str, data.input_shape))
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise SpecError(
+            source, [("model.name", f"{spec.model.name} cannot take {spec.data.name}'s input of {size}: {first}")]
+        ) from None
 
 
 def check_sites(spec: Spec, sites: tuple[Site, ...] | None = None, *, source: str = "<spec>") -> tuple[Site, ...]:
     """Check ``noise.sites`` against the model's sites; every bad entry is one problem."""
-    sites = model_sites(spec) if sites is None else sites
+    sites = model_sites(spec, source=source) if sites is None else sites
     if spec.noise.sites == "all":
+        _check_size(spec, sites, source)
         return sites
     problems = []
     for i, item in enumerate(spec.noise.sites):
@@ -323,7 +344,26 @@ def check_sites(spec: Spec, sites: tuple[Site, ...] | None = None, *, source: st
             problems.append((f"noise.sites[{i}]", str(exc)))
     if problems:
         raise SpecError(source, problems)
+    _check_size(spec, sites, source)
     return sites
+
+
+def _check_size(spec: Spec, sites: tuple[Site, ...], source: str) -> None:
+    """A study of more than :data:`MAX_TRIALS` trials is refused before it is planned."""
+    levels = spec.sigma.max_levels if isinstance(spec.sigma, AdaptiveGrid) else len(spec.sigma.levels())
+    walked = len(selected_sites(spec, sites)) if spec.noise.walk else 1
+    trials = levels * len(spec.seed_list) * len(spec.variants) * walked
+    if trials > MAX_TRIALS:
+        raise SpecError(
+            source,
+            [
+                (
+                    "",
+                    f"the study would plan {trials:,} trials (levels x repetitions x site selections x variants);"
+                    f" at most {MAX_TRIALS:,} are allowed: use fewer levels, repetitions or sites",
+                )
+            ],
+        )
 
 
 def selected_sites(spec: Spec, sites: tuple[Site, ...]) -> list[Site]:

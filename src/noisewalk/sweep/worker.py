@@ -22,10 +22,11 @@ from typing import Any
 import torch
 
 from noisewalk.data import DataSplits, create_dataset
+from noisewalk.errors import StorageError, is_environment_error, storage_error
 from noisewalk.models.build import network_for
 from noisewalk.recipe import Recipe
 from noisewalk.results.files import environment
-from noisewalk.train.checkpoint import load_checkpoint, save_checkpoint
+from noisewalk.train.checkpoint import STATE_KEYS, load_checkpoint, save_checkpoint, set_aside
 from noisewalk.train.loop import evaluate, resolve_device, seed_everything, train
 
 
@@ -80,6 +81,11 @@ class JobOutcome:
     device: str = ""
     worker: str = ""
     environment: dict[str, Any] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+    """What the user should know about this attempt (a damaged checkpoint set aside)."""
+    stop: str | None = None
+    """An error of the storage (a full disk, an exceeded quota, read-only storage) that
+    stops the study: the job's trials did not fail, they are still to run."""
 
     @classmethod
     def failed(cls, task: JobTask, exc: BaseException, tb: str | None = None) -> JobOutcome:
@@ -148,7 +154,11 @@ def run_job(task: JobTask) -> JobOutcome:
     try:
         return _run(task)
     except Exception as exc:  # a failed job is a result, not a crash of the study
-        return JobOutcome.failed(task, exc, traceback.format_exc())
+        outcome = JobOutcome.failed(task, exc, traceback.format_exc())
+        if is_environment_error(exc):
+            where = getattr(exc, "filename", None) or os.path.dirname(task.checkpoint)
+            outcome.stop = str(exc if isinstance(exc, StorageError) else storage_error(where, exc))
+        return outcome
     finally:
         torch.set_num_threads(saved_threads)
 
@@ -160,7 +170,21 @@ def _run(task: JobTask) -> JobOutcome:
     seed_everything(recipe.training.seed)
     model = network_for(recipe, data)
     config = recipe.training.train_config()
-    state = load_checkpoint(task.checkpoint)
+    notes: list[str] = []
+    state = load_checkpoint(task.checkpoint, on_damaged=notes.append)
+    if state is not None:
+        try:  # a readable file that is not this network's training state: damaged as well
+            missing = [k for k in STATE_KEYS if k not in state]
+            if missing:
+                raise KeyError(f"it lacks {', '.join(missing)}")
+            int(state["epoch"])
+            model.load_state_dict(state["model"])
+        except Exception as exc:
+            reason = exc.args[0] if isinstance(exc, KeyError) else f"it does not fit the network ({type(exc).__name__})"
+            notes.append(set_aside(task.checkpoint, reason))
+            state = None
+            seed_everything(recipe.training.seed)
+            model = network_for(recipe, data)
     resumed_from = int(state["epoch"]) if state is not None else 0
     result = train(
         model,
@@ -186,4 +210,5 @@ def _run(task: JobTask) -> JobOutcome:
         device=str(dev),
         worker=_worker_name(),
         environment=environment(dev),
+        notes=notes,
     )

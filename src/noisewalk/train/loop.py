@@ -226,6 +226,12 @@ class EvalCurve:
         return asdict(self)
 
 
+def _hits(logits: Tensor, labels: Tensor) -> Tensor:
+    """Which predictions are right; an output with a non-finite value (NaN, inf) is wrong,
+    not class 0 (the argmax of an all-NaN row)."""
+    return (logits.argmax(1) == labels) & torch.isfinite(logits).all(1)
+
+
 def evaluate(
     model: nn.Module,
     data: TensorData,
@@ -282,8 +288,7 @@ def evaluate(
                         copies = xb.repeat(len(group), *([1] * (xb.dim() - 1)))
                         if cl and copies.dim() == 4:
                             copies = copies.contiguous(memory_format=torch.channels_last)
-                        pred = model(copies).argmax(1)
-                        hits = (pred == yb.repeat(len(group))).view(len(group), b).sum(1)
+                        hits = _hits(model(copies), yb.repeat(len(group))).view(len(group), b).sum(1)
                         correct[p0 : p0 + len(group)] += hits.cpu()
             else:
                 loader = TensorLoader(data, 1024, device=dev, channels_last=cl)
@@ -293,7 +298,7 @@ def evaluate(
                     for xb, yb in loader:
                         if noisy and spread:
                             model.set_sigma(fluctuating_sigma(torch.full((len(yb),), s, device=dev), spread), chosen)
-                        correct[k] += int((model(xb).argmax(1) == yb).sum())
+                        correct[k] += int(_hits(model(xb), yb).sum())
     finally:
         for noise, s in zip(model.noises if noisy else [], saved, strict=True):
             noise.sigma = s
