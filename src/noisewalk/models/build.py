@@ -21,10 +21,18 @@ def noisy_network(
     at_batchnorm: bool = False,
     noise_options: dict[str, Any] | None = None,
     quant: dict[str, Any] | None = None,
+    model_options: dict[str, Any] | None = None,
 ) -> NoisyModel:
-    """A freshly initialized ``model`` for ``data``'s input shape and classes, fake-quantized
-    when ``quant`` gives ``quant_bits``/``act_scaling``/``scale``, with a noise module at every site."""
-    net = create_model(model, num_classes=data.num_classes, input_shape=data.input_shape, batchnorm=batchnorm)
+    """A freshly initialized ``model`` for ``data``'s input shape and classes (built with
+    ``model_options``, such as ``pooling``), fake-quantized when ``quant`` gives
+    ``quant_bits``/``act_scaling``/``scale``, with a noise module at every site."""
+    net = create_model(
+        model,
+        num_classes=data.num_classes,
+        input_shape=data.input_shape,
+        batchnorm=batchnorm,
+        **(model_options or {}),
+    )
     if quant is not None:
         from noisewalk.models.quant import quantize
 
@@ -42,4 +50,5 @@ def network_for(recipe: Recipe, data: DataSplits) -> NoisyModel:
         at_batchnorm=recipe.noise.at_batchnorm,
         noise_options=dict(recipe.noise.options),
         quant=None if recipe.quant is None else recipe.quant.model_dump(),
+        model_options=dict(recipe.model.options),
     )

@@ -293,7 +293,11 @@ def model_sites(spec: Spec) -> tuple[Site, ...]:
     """The noise sites of the spec's model on the spec's dataset."""
     data = create_dataset(spec.data.name, root=spec.data.root)
     net = create_model(
-        spec.model.name, num_classes=data.num_classes, input_shape=data.input_shape, batchnorm=spec.model.batchnorm
+        spec.model.name,
+        num_classes=data.num_classes,
+        input_shape=data.input_shape,
+        batchnorm=spec.model.batchnorm,
+        **spec.model.options,
     )
     return inject(net, spec.noise.type, batchnorm=spec.noise.at_batchnorm, **spec.noise.options).sites
 
