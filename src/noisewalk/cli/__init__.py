@@ -2,12 +2,12 @@
 
 ``common`` (the app, errors, parsers, progress), ``options`` (options generated from the
 recipe), ``sites`` (sites, models), ``train`` (train, demo), ``robustness``, ``study``
-(sweep, status, export, report).
+(sweep, status, export, report), ``reproduce`` (the papers' findings).
 """
 
 from __future__ import annotations
 
-from noisewalk.cli import robustness, sites, study, train  # noqa: F401  (registration of the commands)
+from noisewalk.cli import reproduce, robustness, sites, study, train  # noqa: F401  (registration of the commands)
 from noisewalk.cli.common import app
 
 
