@@ -16,9 +16,10 @@ from pathlib import Path
 from typing import Any
 
 from noisewalk.recipe import TrainNoise
-from noisewalk.reproduce.analyses import analyse
+from noisewalk.reproduce import curve_analyses, network_analyses  # noqa: F401  (registration)
 from noisewalk.reproduce.compare import Outcome, write_comparison
 from noisewalk.reproduce.findings import Finding
+from noisewalk.reproduce.registry import analyse
 from noisewalk.sweep.spec import AdaptiveGrid, Spec, parse_spec
 
 TRAIN_IMAGES = {"digits": 1437, "mnist": 60000, "fashion_mnist": 60000, "cifar10": 50000, "svhn": 73257}
