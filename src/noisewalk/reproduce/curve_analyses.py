@@ -58,7 +58,9 @@ def noisy_training(folder: Path, specs: dict[str, Spec], *, models: list[str] | 
         if shown:
             out.figures.append(
                 plots.accuracy_curves(
-                    shown, folder / f"curves_{m}.png", title=f"{m} on CIFAR-10: global additive noise"
+                    shown,
+                    folder / f"curves_{m}.png",
+                    title=f"{m} on {specs[clean if clean in specs else noisy].data.name}: global additive noise",
                 )
             )
     out.tables["μ with its fit uncertainty"] = (["model", "without noisy training", "with noisy training"], details)
@@ -115,7 +117,7 @@ def qat(folder: Path, specs: dict[str, Spec], *, scale: float = paper.HN_QAT_CON
     for label, c in sorted(by.items(), key=lambda kv: (kv[1].quant or {}).get("quant_bits", 99)):
         table.append([label, _mu_text(c), f"{100 * c.accuracy:.1f} %" if math.isfinite(c.accuracy) else "—"])
     out.tables["μ and peak accuracy per setting"] = (["setting", "μ", "peak accuracy"], table)
-    if by:
+    if any(math.isfinite(c.mu) for c in by.values()):
         out.figures.append(
             plots.pareto(
                 {k: (c.accuracy, c.mu) for k, c in by.items()},

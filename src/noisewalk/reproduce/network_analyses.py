@@ -14,6 +14,8 @@ from noisewalk.reproduce.registry import ANALYSES
 from noisewalk.reproduce.studies import by_train_sigma, load_curves, restore, trained_networks
 from noisewalk.sweep.spec import Spec
 
+NAMES = {"matched": "noisy training", "vant": "VANT"}
+
 
 def _load_data(spec: Spec):
     from noisewalk.data.prepare import prepared_dataset
@@ -65,6 +67,7 @@ def weights(folder: Path, specs: dict[str, Spec]) -> Outcome:
                 series,
                 folder / "weight_ratio.png",
                 ylabel="mean |w| unclamped / clamped",
+                reference=1.0,
                 title="Weight growth under additive noisy training",
             )
         )
@@ -162,7 +165,13 @@ def vant(
         at_own = [robust[i][levels.index(s)] for i, s in enumerate(rows) if s in levels]
         scores[mode] = float(np.mean(at_own)) if at_own else None
         out.figures.append(
-            plots.heatmap(rows, levels, acc, folder / f"heatmap_{mode}.png", title=f"{mode}: accuracy, fixed σ_inf")
+            plots.heatmap(
+                rows,
+                levels,
+                acc,
+                folder / f"heatmap_{mode}.png",
+                title=f"{NAMES.get(mode, mode)}: accuracy, fixed σ_inf",
+            )
         )
         out.figures.append(
             plots.heatmap(
@@ -170,7 +179,7 @@ def vant(
                 levels,
                 fluct,
                 folder / f"heatmap_{mode}_fluctuating.png",
-                title=f"{mode}: accuracy, σ_inf fluctuating (spread {spread:g})",
+                title=f"{NAMES.get(mode, mode)}: accuracy, σ_inf fluctuating (spread {spread:g})",
             )
         )
         table = []

@@ -74,12 +74,17 @@ def grouped_bars(
     *,
     title: str,
     ylabel: str,
-    log: bool = True,
+    log: bool | None = None,
     order: Sequence[str] | None = None,
+    reference: float | None = None,
 ) -> Path:
     """One group of bars per key (a site, a layer), one bar per series; missing values are
-    marked with a cross at the axis."""
+    marked with a cross at the axis. ``log=None``: a log axis where the values span more than
+    a decade. ``reference``: a dashed line there (1 for ratios)."""
     plt = _plt()
+    values_all = [v for s in series.values() for v in s.values() if math.isfinite(v) and v > 0]
+    if log is None:
+        log = bool(values_all) and max(values_all) / min(values_all) > 10
     keys = list(order or dict.fromkeys(k for s in series.values() for k in s))
     n = max(1, len(series))
     width = 0.8 / n
@@ -99,6 +104,8 @@ def grouped_bars(
                 transform=ax.get_xaxis_transform(),
                 ms=6,
             )
+    if reference is not None:
+        ax.axhline(reference, color="grey", ls="--", lw=0.8)
     ax.set_xticks(range(len(keys)), keys, rotation=45, ha="right")
     if log:
         ax.set_yscale("log")
