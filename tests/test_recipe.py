@@ -59,6 +59,9 @@ def test_every_training_field_reaches_the_stored_job_and_the_worker():
         "last_epochs": 2,
         "vant_alpha": 0.3,
         "vant_theta": 0.2,
+        "schedule": "cosine-epoch",
+        "lr_min": 1e-5,
+        "test_every_epoch": False,
     }
     assert set(values) == set(TrainingOptions.model_fields), "a new training option needs a value here"
     spec = parse_spec(
@@ -102,3 +105,48 @@ def test_train_config_lists_every_problem():
     paths = {p for p, _ in info.value.problems}
     assert paths == {"epochs", "lr", "bogus"}
     assert "Allowed here" in dict(info.value.problems)["bogus"]
+
+
+def test_data_and_model_fields_reach_the_stored_job_and_the_worker():
+    data = {
+        "name": "digits",
+        "mean": [0.5],
+        "std": [0.25],
+        "crop_padding": 2,
+        "crop_fill": "zero",
+        "flip": True,
+        "train_subset": 100,
+    }
+    spec = parse_spec(
+        {
+            "name": "t",
+            "sigma": {"kind": "explicit", "values": [0.5]},
+            "model": {"name": "lenet5", "options": {"pooling": "avg"}},
+            "data": {**data, "root": "/somewhere"},
+        }
+    )
+    identity = job_recipe(spec, seed=0, train_sigma=0.0, train_sites=None).identity()
+    assert identity["data"] == data and identity["model"]["options"] == {"pooling": "avg"}
+    back = Recipe.model_validate(json.loads(json.dumps(identity)))
+    assert back.data.train_subset == 100 and back.data.crop_fill == "zero"
+    assert back.model.options == {"pooling": "avg"}
+
+
+def test_papers_datasets_take_the_authors_settings():
+    cifar = Recipe.model_validate({"data": {"name": "cifar10"}}).data
+    assert (cifar.crop_padding, cifar.crop_fill, cifar.flip) == (4, "zero", True)
+    assert cifar.mean == pytest.approx([0.4914, 0.4822, 0.4465]) and len(cifar.std) == 3
+    mnist = Recipe.model_validate({"data": {"name": "mnist"}}).data
+    assert (mnist.mean, mnist.std, mnist.crop_padding, mnist.flip) == ([0.0], [1.0], 0, False)
+    fashion = Recipe.model_validate({"data": {"name": "fashion_mnist"}}).data
+    assert (fashion.mean, fashion.std, fashion.flip) == ([0.5], [0.5], True)
+    own = Recipe.model_validate({"data": {"name": "cifar10", "split_statistics": True}}).data
+    assert own.mean is None and own.crop_fill == "zero"
+    with pytest.raises(ValueError, match="mean and std go together"):
+        Recipe.model_validate({"data": {"name": "digits", "mean": [0.1]}})
+
+
+def test_model_options_are_checked_against_the_factory():
+    assert Recipe.model_validate({"model": {"name": "lenet5", "options": {"pooling": "avg"}}}).model.options
+    with pytest.raises(ValueError, match="not options of model 'lenet5'"):
+        Recipe.model_validate({"model": {"name": "lenet5", "options": {"poling": "avg"}}})

@@ -15,14 +15,14 @@ a job's identity, so that studies stored before keep their trial IDs.
 
 from __future__ import annotations
 
-import difflib
 import math
 from enum import StrEnum
-from typing import Annotated, Any, Literal, get_args
+from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from noisewalk.errors import InvalidParameterError
+from noisewalk.fieldpaths import GRID_KINDS, field_path, validation_problems  # noqa: F401  (re-exported)
 from noisewalk.registry import Registry
 from noisewalk.validate import unknown_name
 
@@ -39,69 +39,6 @@ class RecipeError(InvalidParameterError):
         count = f"{len(problems)} problem" + ("s" if len(problems) != 1 else "")
         lines = [f"  {path or '(top level)'}: {message}" for path, message in problems]
         super().__init__(f"{source} has {count}:\n" + "\n".join(lines))
-
-
-def validation_problems(exc: ValidationError, root: type[BaseModel], data: Any) -> list[tuple[str, str]]:
-    """pydantic's errors as (field path, message), with the allowed names for unknown fields."""
-    problems = []
-    for err in exc.errors(include_url=False):
-        loc = tuple(err["loc"])
-        path = field_path(loc)
-        msg = err["msg"].removeprefix("Value error, ").removeprefix("Assertion failed, ")
-        if err["type"] == "extra_forbid" or err["type"] == "extra_forbidden":
-            allowed = section_fields(root, loc, data)
-            close = difflib.get_close_matches(str(loc[-1]), allowed, n=1)
-            hint = f" Did you mean {close[0]!r}?" if close else ""
-            msg = f"unknown field.{hint} Allowed here: {', '.join(allowed)}" if allowed else "unknown field"
-        elif err["type"] in ("union_tag_invalid", "union_tag_not_found"):
-            msg = f"kind must be one of {', '.join(map(repr, GRID_KINDS))}"
-            path = f"{path}.kind" if path else "kind"
-        elif err["type"] not in ("missing", "value_error") and "input" in err and not isinstance(err["input"], dict):
-            msg = f"{msg} (got {err['input']!r})"
-        problems.append((path, msg))
-    return list(dict.fromkeys(problems))  # one problem per path and message (unions report each member)
-
-
-GRID_KINDS = ("explicit", "log", "linear", "adaptive")
-"""The kinds of noise grid a spec's ``[sigma]`` may be (see ``noisewalk.sweep.spec``)."""
-
-
-def field_path(loc: tuple[Any, ...]) -> str:
-    parts: list[str] = []
-    for i, item in enumerate(loc):
-        if isinstance(item, int):
-            parts[-1:] = [f"{parts[-1]}[{item}]"] if parts else [f"[{item}]"]
-        elif i == 1 and loc[0] == "sigma" and item in GRID_KINDS:
-            continue  # the discriminator's own tag
-        elif item in ("function-after", "function-before") or str(item).startswith(("literal[", "list[")):
-            continue  # pydantic's names for union members
-        else:
-            parts.append(str(item))
-    return ".".join(parts)
-
-
-def section_fields(root: type[BaseModel], loc: tuple[Any, ...], data: Any) -> list[str]:
-    """Field names allowed at the section ``loc`` points into (for unknown-field hints)."""
-    model: type[BaseModel] = root
-    node: Any = data
-    for key in loc[:-1]:
-        node = node.get(key) if isinstance(node, dict) else None
-        if key in GRID_KINDS:
-            continue
-        field = model.model_fields.get(str(key))
-        if field is None:
-            return []
-        members = [
-            m
-            for m in get_args(field.annotation) or (field.annotation,)
-            if isinstance(m, type) and issubclass(m, BaseModel)
-        ]
-        if not members:
-            return []
-        kind = node.get("kind") if isinstance(node, dict) else None
-        named = [m for m in members if "kind" in m.model_fields and kind in get_args(m.model_fields["kind"].annotation)]
-        model = (named or members)[0]
-    return list(model.model_fields)
 
 
 class RecipePart(BaseModel):
@@ -183,6 +120,14 @@ class TrainingOptions(RecipePart):
     """VANT: the share of the training level every image gets (alpha * sigma + theta * |z|)."""
     vant_theta: Annotated[float | None, Field(ge=0, json_schema_extra={"since": 2})] = None
     """VANT: the scale of the random part; None takes the authors' value for the level."""
+    schedule: Annotated[Literal["cosine", "cosine-epoch", "constant"], Field(json_schema_extra={"since": 2})] = "cosine"
+    """Learning-rate schedule: cosine decay every step over all epochs; cosine-epoch: stepped
+    once per epoch with T_max = epochs (the authors' CosineAnnealingLR); constant."""
+    lr_min: Annotated[float, Field(ge=0, json_schema_extra={"since": 2})] = 0.0
+    """The floor of the cosine decay (eta_min)."""
+    test_every_epoch: Annotated[bool, Field(json_schema_extra={"since": 2})] = True
+    """Test after every epoch (the history's test accuracy); otherwise only in the last_epochs
+    that the reported accuracy averages."""
 
 
 class TrainingRecipe(TrainingOptions):
@@ -251,6 +196,10 @@ class ModelRecipe(RecipePart):
     """A registered model (``noisewalk models``)."""
     batchnorm: bool = False
     """Build the model with batch-norm layers."""
+    options: Annotated[dict[str, bool | int | float | str], Field(json_schema_extra={"since": 2})] = Field(
+        default_factory=dict
+    )
+    """Further arguments of the model's factory, e.g. pooling = "avg" for lenet5."""
 
     @field_validator("name")
     @classmethod
@@ -259,12 +208,50 @@ class ModelRecipe(RecipePart):
 
         return registered(MODELS).func(name)
 
+    @model_validator(mode="after")
+    def _options_fit(self) -> ModelRecipe:
+        from noisewalk.models import MODELS, model_options
+
+        if self.name in MODELS and self.options:
+            allowed = model_options(self.name)
+            unknown = [] if allowed is None else sorted(set(self.options) - set(allowed))
+            if allowed is not None and unknown:
+                raise ValueError(
+                    f"options {unknown} are not options of model {self.name!r}; "
+                    f"it takes: {', '.join(allowed) or 'none'}"
+                )
+        return self
+
+
+Channels = Annotated[list[float], Field(min_length=1)]
+
 
 class DataRecipe(RecipePart):
+    """The data a network sees: the dataset, its normalization and augmentation.
+
+    Fields left unset take the dataset's defaults: for the papers' datasets the authors'
+    configuration (``noisewalk.data.prepare.PAPER_DATA``), filled in when the recipe is
+    read, so they are part of the stored recipe; for other datasets the loader's own
+    (training-split statistics, its usual augmentation)."""
+
     name: str = "digits"
     """A registered dataset (``noisewalk datasets``)."""
     root: Annotated[str | None, Field(json_schema_extra={"identity": False})] = None
     """Folder holding the dataset files (not part of a trial's identity)."""
+    mean: Annotated[Channels | None, Field(json_schema_extra={"since": 2})] = None
+    """Normalization mean per channel, of pixels scaled to [0, 1] (one value: every channel)."""
+    std: Annotated[Channels | None, Field(json_schema_extra={"since": 2})] = None
+    """Normalization standard deviation per channel (one value: every channel)."""
+    split_statistics: Annotated[bool, Field(json_schema_extra={"since": 2})] = False
+    """Normalize with the training split's own statistics instead of the dataset's constants."""
+    crop_padding: Annotated[int | None, Field(ge=0, json_schema_extra={"since": 2})] = None
+    """Random crop: pad by this many pixels and crop back at a random offset (0: no crop)."""
+    crop_fill: Annotated[Literal["zero", "mean"] | None, Field(json_schema_extra={"since": 2})] = None
+    """What the crop pads with: zero pixels (black, as torchvision) or the mean (0 after normalization)."""
+    flip: Annotated[bool | None, Field(json_schema_extra={"since": 2})] = None
+    """Random horizontal flip (probability 1/2)."""
+    train_subset: Annotated[int | None, Field(ge=1, json_schema_extra={"since": 2})] = None
+    """Train on this many training images (a fixed random subset; the test split stays whole)."""
 
     @field_validator("name")
     @classmethod
@@ -272,6 +259,35 @@ class DataRecipe(RecipePart):
         from noisewalk.data import DATASETS
 
         return registered(DATASETS).func(name)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _dataset_defaults(cls, data: Any) -> Any:
+        """Unset preprocessing fields take the authors' values for the papers' datasets."""
+        from noisewalk.data.prepare import PAPER_DATA
+
+        if not isinstance(data, dict) or data.get("name") not in PAPER_DATA:
+            return data
+        filled = dict(data)
+        own_normalization = data.get("split_statistics") or data.get("mean") is not None or data.get("std") is not None
+        for key, value in PAPER_DATA[data["name"]].items():
+            if key in ("mean", "std") and own_normalization:
+                continue
+            if filled.get(key) is None:
+                filled[key] = list(value) if isinstance(value, tuple) else value
+        return filled
+
+    @model_validator(mode="after")
+    def _normalization(self) -> DataRecipe:
+        if (self.mean is None) != (self.std is None):
+            raise ValueError("mean and std go together")
+        if self.split_statistics and self.mean is not None:
+            raise ValueError("split_statistics replaces mean and std: give one or the other")
+        if self.std is not None and any(not (v > 0 and math.isfinite(v)) for v in self.std):
+            raise ValueError(f"std must be finite and > 0; got {self.std}")
+        if self.mean is not None and len(self.mean) != len(self.std or []):
+            raise ValueError(f"mean and std need as many values; got {len(self.mean)} and {len(self.std or [])}")
+        return self
 
 
 class NetworkNoise(RecipePart):

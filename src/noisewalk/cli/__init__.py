@@ -2,14 +2,14 @@
 
 ``common`` (the app, errors, parsers, progress), ``options`` (options generated from the
 recipe), ``sites`` (sites, models), ``data`` (download), ``train`` (train, demo),
-``robustness``, ``study`` (sweep, status, export, report).
+``robustness``, ``study`` (sweep, status, export, report), ``reproduce`` (the papers' findings).
 """
 
 from __future__ import annotations
 
 from typer.core import TyperCommand
 
-from noisewalk.cli import data, robustness, sites, study, train  # noqa: F401  (registration of the commands)
+from noisewalk.cli import data, reproduce, robustness, sites, study, train  # noqa: F401  (registration of the commands)
 from noisewalk.cli.common import app
 from noisewalk.cli.terminal import Command
 

@@ -78,6 +78,16 @@ def _parse_options(text: str | None) -> dict[str, Any] | None:
     return out
 
 
+def _parse_floats(text: str | None) -> list[float] | None:
+    """``"0.49,0.48,0.45"`` as a list of floats."""
+    if text is None or not text.strip():
+        return None
+    try:
+        return [float(v) for v in text.split(",")]
+    except ValueError:
+        raise InvalidParameterError(f"{text!r}: write numbers separated by commas") from None
+
+
 def _cli_type(field: FieldInfo) -> tuple[Any, Any]:
     """(option type, parser of the option's value or None) for a field."""
     ann = field.annotation
@@ -95,6 +105,8 @@ def _cli_type(field: FieldInfo) -> tuple[Any, Any]:
     if get_origin(base) is dict:
         return str | None, _parse_options
     members = [get_args(a)[0] if get_origin(a) is Annotated else a for a in args]
+    if any(get_origin(a) is list and get_args(a) == (float,) for a in members):  # per-channel values
+        return str | None, _parse_floats
     if any(get_origin(a) is list for a in members):  # a site choice: "all" or a list
         return str | None, lambda text: parse_sites(text) or "all"
     raise TypeError(f"no command-line form for a field of type {ann}")  # pragma: no cover (a new recipe type)

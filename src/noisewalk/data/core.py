@@ -146,13 +146,23 @@ def hflip(batch: Tensor, generator: torch.Generator | None = None) -> Tensor:
     return torch.where(flip, batch.flip(-1), batch)
 
 
-def random_crop(padding: int = 4) -> Augment:
-    """Pad by ``padding`` (zeros, i.e. the mean after normalization) and crop each image
-    back to its size at a random offset."""
+def _pad(batch: Tensor, padding: int, fill: tuple[float, ...] | None) -> Tensor:
+    """``batch`` padded by ``padding`` on every side with zeros, or with ``fill`` per channel."""
+    if fill is None:
+        return torch.nn.functional.pad(batch, (padding,) * 4)
+    value = torch.tensor(fill, dtype=batch.dtype, device=batch.device).view(1, -1, 1, 1)
+    padded = value.expand(batch.shape[0], -1, batch.shape[2] + 2 * padding, batch.shape[3] + 2 * padding).contiguous()
+    padded[:, :, padding : padding + batch.shape[2], padding : padding + batch.shape[3]] = batch
+    return padded
+
+
+def random_crop(padding: int = 4, *, fill: tuple[float, ...] | None = None) -> Augment:
+    """Pad by ``padding`` (zeros, i.e. the mean after normalization, or ``fill`` per channel,
+    in normalized units) and crop each image back to its size at a random offset."""
 
     def crop(batch: Tensor, generator: torch.Generator | None = None) -> Tensor:
         n, c, h, w = batch.shape
-        padded = torch.nn.functional.pad(batch, (padding,) * 4)
+        padded = _pad(batch, padding, fill)
         dx = torch.randint(0, 2 * padding + 1, (n,), generator=generator).to(batch.device)
         dy = torch.randint(0, 2 * padding + 1, (n,), generator=generator).to(batch.device)
         rows = (dy.view(n, 1) + torch.arange(h, device=batch.device)).view(n, 1, h, 1).expand(n, c, h, w + 2 * padding)
@@ -163,13 +173,13 @@ def random_crop(padding: int = 4) -> Augment:
     return crop
 
 
-def random_crop_flip(padding: int = 4) -> Augment:
-    """``random_crop(padding)`` then ``hflip`` in one gather: the same distribution of
-    images at about a third of the cost."""
+def random_crop_flip(padding: int = 4, *, fill: tuple[float, ...] | None = None) -> Augment:
+    """``random_crop(padding, fill=fill)`` then ``hflip`` in one gather: the same
+    distribution of images at about a third of the cost."""
 
     def crop_flip(batch: Tensor, generator: torch.Generator | None = None) -> Tensor:
         n, c, h, w = batch.shape
-        padded = torch.nn.functional.pad(batch, (padding,) * 4)
+        padded = _pad(batch, padding, fill)
         dy = torch.randint(0, 2 * padding + 1, (n, 1), generator=generator)
         dx = torch.randint(0, 2 * padding + 1, (n, 1), generator=generator)
         flip = torch.rand(n, 1, generator=generator) < 0.5

@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from noisewalk.data import DataSplits, TensorData, create_dataset
+from noisewalk.data.prepare import prepare
 from noisewalk.errors import InvalidParameterError
 from noisewalk.sites import NoisyModel, SiteSelector
 from noisewalk.train.loop import evaluate, resolve_device, seed_everything, train
@@ -140,7 +141,7 @@ def run_mismatch(
     check_spread(spread, sigma_inf)
     check_positive_int("number of sigma_inf levels", len(sigma_inf))
     dev = str(resolve_device(device))
-    data = data or create_dataset(spec.data.name, root=spec.data.root)
+    data = prepare(data or create_dataset(spec.data.name, root=spec.data.root), spec.data)
     mode = spec.training.noise.value
     sites = None if spec.noise.sites == "all" else [s.name for s in selected_sites(spec, check_sites(spec))]
     rows = [0.0] if mode == "none" else [float(check_sigma("sigma_train", s)) for s in sigma_train]

@@ -9,6 +9,13 @@ no downloads).
 from __future__ import annotations
 
 from noisewalk.models import cnn_s, lenet, mlp, resnet, torchvision_models, vgg  # noqa: F401  (registration)
-from noisewalk.models.registry import MODELS, create_model, example_input, list_models, register_model
+from noisewalk.models.registry import (
+    MODELS,
+    create_model,
+    example_input,
+    list_models,
+    model_options,
+    register_model,
+)
 
-__all__ = ["MODELS", "create_model", "example_input", "list_models", "register_model"]
+__all__ = ["MODELS", "create_model", "example_input", "list_models", "model_options", "register_model"]

@@ -22,12 +22,20 @@ def noisy_network(
     noise_options: dict[str, Any] | None = None,
     quant: dict[str, Any] | None = None,
     analog: dict[str, Any] | None = None,
+    model_options: dict[str, Any] | None = None,
 ) -> NoisyModel:
-    """A freshly initialized ``model`` for ``data``'s input shape and classes, fake-quantized
-    when ``quant`` gives ``quant_bits``/``act_scaling``/``scale``, with a noise module at every site,
-    and analog matmul layers when ``analog`` gives the arguments of ``noisewalk.device.to_analog``
+    """A freshly initialized ``model`` for ``data``'s input shape and classes (built with
+    ``model_options``, such as ``pooling``), fake-quantized when ``quant`` gives
+    ``quant_bits``/``act_scaling``/``scale``, with a noise module at every site, and analog
+    matmul layers when ``analog`` gives the arguments of ``noisewalk.device.to_analog``
     (``weights``, ``dac``, ``adc``, ``compensation``, ``layers``, weight noise settings)."""
-    net = create_model(model, num_classes=data.num_classes, input_shape=data.input_shape, batchnorm=batchnorm)
+    net = create_model(
+        model,
+        num_classes=data.num_classes,
+        input_shape=data.input_shape,
+        batchnorm=batchnorm,
+        **(model_options or {}),
+    )
     if quant is not None:
         from noisewalk.models.quant import quantize
 
@@ -50,4 +58,5 @@ def network_for(recipe: Recipe, data: DataSplits) -> NoisyModel:
         at_batchnorm=recipe.noise.at_batchnorm,
         noise_options=dict(recipe.noise.options),
         quant=None if recipe.quant is None else recipe.quant.model_dump(),
+        model_options=dict(recipe.model.options),
     )

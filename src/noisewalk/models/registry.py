@@ -64,6 +64,23 @@ def create_model(
     return model
 
 
+def model_options(name: str) -> list[str] | None:
+    """The keyword options a registered model's factory takes beyond the common ones
+    (``num_classes``, ``input_shape``, ``batchnorm``), e.g. ``pooling`` for ``lenet5``;
+    None when it passes any keyword on (torchvision's models)."""
+    import inspect
+
+    factory = MODELS.get(name)
+    common = {"num_classes", "input_shape", "batchnorm"}
+    try:
+        params = inspect.signature(factory).parameters.values()
+    except (TypeError, ValueError):  # pragma: no cover (a factory without a signature)
+        return []
+    if any(p.kind == p.VAR_KEYWORD for p in params):
+        return None
+    return [p.name for p in params if p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD) and p.name not in common]
+
+
 def list_models(own: bool = False) -> list[str]:
     """All model names (noisewalk's own first); ``own=True`` lists only noisewalk's."""
     return MODELS.own_names() if own else MODELS.names()

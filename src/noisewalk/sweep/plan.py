@@ -111,7 +111,7 @@ def job_recipe(
     """The recipe of the network that a training job trains."""
     return Recipe(
         model=spec.model,
-        data=DataRecipe(name=spec.data.name),
+        data=DataRecipe(**spec.data.model_dump(exclude={"root"})),
         noise=NetworkNoise(type=spec.noise.type, at_batchnorm=spec.noise.at_batchnorm, options=spec.noise.options),
         training=NetworkTraining(
             **spec.training.model_dump(), sigma=canonical_sigma(train_sigma), sites=train_sites, seed=seed

@@ -317,7 +317,11 @@ def model_sites(spec: Spec, *, source: str = "<spec>") -> tuple[Site, ...]:
     data = create_dataset(spec.data.name, root=spec.data.root)
     try:
         net = create_model(
-            spec.model.name, num_classes=data.num_classes, input_shape=data.input_shape, batchnorm=spec.model.batchnorm
+            spec.model.name,
+            num_classes=data.num_classes,
+            input_shape=data.input_shape,
+            batchnorm=spec.model.batchnorm,
+            **spec.model.options,
         )
         return inject(net, spec.noise.type, batchnorm=spec.noise.at_batchnorm, **spec.noise.options).sites
     except (RuntimeError, ValueError, ZeroDivisionError) as exc:

@@ -22,6 +22,7 @@ from typing import Any
 import torch
 
 from noisewalk.data import DataSplits, create_dataset
+from noisewalk.data.prepare import prepare
 from noisewalk.errors import StorageError, is_environment_error, storage_error
 from noisewalk.models.build import network_for
 from noisewalk.recipe import Recipe
@@ -166,7 +167,7 @@ def run_job(task: JobTask) -> JobOutcome:
 def _run(task: JobTask) -> JobOutcome:
     recipe = Recipe.model_validate(task.config)
     dev = resolve_device(task.device)
-    data = _dataset(recipe.data.name, task.data_root)
+    data = prepare(_dataset(recipe.data.name, task.data_root), recipe.data)
     seed_everything(recipe.training.seed)
     model = network_for(recipe, data)
     config = recipe.training.train_config()

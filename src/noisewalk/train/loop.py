@@ -55,6 +55,15 @@ def _advance(sched: torch.optim.lr_scheduler.LRScheduler, *, quietly: bool) -> N
         sched.step()
 
 
+def _schedule(opt: torch.optim.Optimizer, config: TrainConfig, steps: int) -> torch.optim.lr_scheduler.LRScheduler:
+    """The learning-rate schedule of ``config``: cosine decay to ``lr_min`` stepped every
+    optimizer step (``cosine``) or every epoch (``cosine-epoch``), or constant."""
+    if config.schedule == "constant":
+        return torch.optim.lr_scheduler.LambdaLR(opt, lambda _: 1.0)
+    t_max = config.epochs * steps if config.schedule == "cosine" else config.epochs
+    return torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=t_max, eta_min=config.lr_min)
+
+
 def _accuracy(model: nn.Module, loader: TensorLoader) -> float:
     correct, total = 0, 0
     with torch.no_grad():
@@ -142,7 +151,7 @@ def training_steps(
         model.parameters(), lr=config.lr, weight_decay=config.weight_decay, fused=dev.type in ("cpu", "cuda")
     )
     asynchronous = dev.type == "cuda"  # decide each step's update on the device (fused Adam's found_inf)
-    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=config.epochs * len(train_loader))
+    sched = _schedule(opt, config, len(train_loader))
     if class_weights is None and config.class_weighted:
         class_weights = inverse_frequencies(data.train.y, data.train.num_classes)
     weights = class_weights.to(dev) if class_weights is not None else None
@@ -180,7 +189,8 @@ def training_steps(
                 loss_sum = loss_sum + torch.where(finite, loss.detach(), 0.0) * len(yb)
                 loss_n = loss_n + finite * len(yb)
                 skipped = skipped + ~finite
-                _advance(sched, quietly=not asynchronous and not finite)
+                if config.schedule == "cosine":
+                    _advance(sched, quietly=not asynchronous and not finite)
                 if config.clamp_weights:
                     with torch.no_grad():
                         for p in model.parameters():
@@ -188,15 +198,18 @@ def training_steps(
                 correct += (logits.argmax(1) == yb).sum()  # on the device: no wait for the step
                 seen += len(yb)
                 yield epoch
+            if config.schedule == "cosine-epoch":
+                _advance(sched, quietly=True)
             if noisy and config.noise_mode != "fixed":
                 model.set_sigma(sigma, config.sites)  # the per-epoch test runs at the nominal level
             model.eval()
+            tested = config.test_every_epoch or epoch >= config.epochs - config.last_epochs
             record = {
                 "epoch": epoch + 1,
                 "sigma": sigma,
                 "loss": float(loss_sum) / int(loss_n) if int(loss_n) else math.nan,
                 "train_acc": int(correct) / max(seen, 1),
-                "test_acc": _accuracy(model, test_loader),
+                "test_acc": _accuracy(model, test_loader) if tested else math.nan,
                 "nonfinite_steps": int(skipped),
                 "seconds": time.perf_counter() - t0,
             }

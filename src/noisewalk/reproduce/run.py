@@ -1,0 +1,144 @@
+"""Running a finding: its studies at one scale as resumable studies, then its comparison.
+
+``run_finding`` runs every study of the finding at the scale in
+``<out>/<study>/`` (rerunning continues where it stopped; finished trials are never
+run again), analyses them and writes ``comparison.md`` and ``comparison.csv`` beside
+them. ``estimate_cost`` says how many networks a scale trains and about how long that
+takes on one CPU core.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from noisewalk.recipe import TrainNoise
+from noisewalk.reproduce import curve_analyses, network_analyses  # noqa: F401  (registration)
+from noisewalk.reproduce.compare import Outcome, write_comparison
+from noisewalk.reproduce.findings import Finding
+from noisewalk.reproduce.registry import analyse
+from noisewalk.sweep.spec import AdaptiveGrid, Spec, parse_spec
+
+TRAIN_IMAGES = {"digits": 1437, "mnist": 60000, "fashion_mnist": 60000, "cifar10": 50000, "svhn": 73257}
+INPUT_SHAPES = {
+    "digits": (1, 8, 8),
+    "mnist": (1, 28, 28),
+    "fashion_mnist": (1, 28, 28),
+    "cifar10": (3, 32, 32),
+    "svhn": (3, 32, 32),
+}
+CPU_RATE = {"mlp": 6000.0, "lenet5": 550.0, "vgg11": 25.0, "resnet18": 20.0, "cnn_s": 800.0}
+"""Training images per second on one CPU core of a loaded machine (measured on this project's
+machine, forward, backward and the per-epoch test included), per model; QAT about a third."""
+
+
+@dataclass
+class Cost:
+    networks: int
+    image_epochs: float
+    cpu_hours: float
+
+    def text(self) -> str:
+        if self.cpu_hours < 1 / 60:
+            t = f"{self.cpu_hours * 3600:.0f} s"
+        elif self.cpu_hours < 1:
+            t = f"{self.cpu_hours * 60:.0f} min"
+        elif self.cpu_hours < 48:
+            t = f"{self.cpu_hours:.1f} h"
+        else:
+            t = f"{self.cpu_hours / 24:.0f} days"
+        return f"{self.networks} networks, ~{t} on one CPU core"
+
+
+def _selections(spec: Spec) -> int:
+    if not spec.noise.walk:
+        return 1
+    if spec.noise.sites != "all":
+        return len(spec.noise.sites)
+    from noisewalk.models import create_model
+    from noisewalk.sites import inject
+
+    shape = INPUT_SHAPES.get(spec.data.name, (3, 32, 32))
+    net = create_model(spec.model.name, input_shape=shape, batchnorm=spec.model.batchnorm, **spec.model.options)
+    return len(inject(net, spec.noise.type, batchnorm=spec.noise.at_batchnorm).sites)
+
+
+def _levels(spec: Spec) -> float:
+    """Networks per curve and repetition set, for matched training."""
+    if isinstance(spec.sigma, AdaptiveGrid):
+        g = spec.sigma
+        reps = len(spec.seed_list)
+        return (g.initial * min(g.explore_repetitions, reps) + 3 + 3 * reps) / reps
+    return len(spec.sigma.levels())
+
+
+def estimate_cost(specs: dict[str, Spec]) -> Cost:
+    networks, image_epochs, hours = 0, 0.0, 0.0
+    for spec in specs.values():
+        per = len(spec.seed_list) * len(spec.variants)
+        if spec.training.noise is not TrainNoise.NONE:
+            per = math.ceil(per * _levels(spec) * _selections(spec))
+        images = spec.data.train_subset or TRAIN_IMAGES.get(spec.data.name, 50000)
+        ie = per * spec.training.epochs * images
+        rate = CPU_RATE.get(spec.model.name, 20.0) / (3 if spec.quant is not None else 1)
+        networks += per
+        image_epochs += ie
+        hours += ie / rate / 3600
+    return Cost(networks, image_epochs, hours)
+
+
+def finding_specs(finding: Finding, scale: str, *, data_root: str | None = None) -> dict[str, Spec]:
+    """The finding's studies at ``scale``, with ``data_root`` as every study's data folder."""
+    out = {}
+    for study in finding.study_names(scale):
+        data = finding.spec_data(study, scale)
+        if data_root is not None:
+            data.setdefault("data", {})["root"] = str(data_root)
+        out[study] = parse_spec(data, source=f"{finding.name} [{scale}] {study}")
+    return out
+
+
+def run_finding(
+    finding: Finding,
+    scale: str,
+    out: str | Path,
+    *,
+    workers: int = 1,
+    device: str = "auto",
+    threads: int | None = 1,
+    data_root: str | None = None,
+    analyse_only: bool = False,
+    progress: Callable[[str, Any], None] | None = None,
+) -> tuple[Outcome, dict[str, Path]]:
+    """Run (or continue) every study of ``finding`` at ``scale`` under ``out``, then compare."""
+    from noisewalk.results.files import write_atomic
+    from noisewalk.sweep.runner import run_study
+
+    out = Path(out)
+    specs = finding_specs(finding, scale, data_root=data_root)
+    if not analyse_only:
+        for study, spec in specs.items():
+            folder = out / study
+            text = None
+            result = run_study(
+                spec,
+                folder,
+                spec_text=text,
+                workers=workers,
+                device=device,
+                threads=threads,
+                progress=(lambda p, s=study: progress(s, p)) if progress else None,
+            )
+            if progress:
+                progress(study, result)
+    outcome = analyse(finding.analysis, out, specs, **finding.options(scale))
+    cost = estimate_cost(specs)
+    preface = f"{finding.source}, scale `{scale}`: {len(specs)} studies, {cost.text()} (estimate).\n\n" + (
+        f"What this scale leaves out: {finding.notes.get(scale)}\n\n" if finding.notes.get(scale) else ""
+    )
+    files = write_comparison(outcome, out, title=finding.title, preface=preface)
+    write_atomic(out / "SCALE", scale + "\n")
+    return outcome, files
