@@ -1,62 +1,169 @@
-"""Find the noise sites of any traceable model and place noise there.
+"""Find the noise sites of any model and place noise there.
 
-``inject(model, ...)`` traces the model with ``torch.fx``, decides which nodes of the
-graph compute values (the network input, convolutions, linear layers, activations,
-pooling, residual additions and products, the logits; normalization by option), inserts
-one noise module after each, and returns a :class:`NoisyModel` whose ``sites`` list
-them by name, index and operation type. Shape-only operations (flatten, reshape, view,
-cat) and dropout are not sites.
+``inject(model, ...)`` traces the model with ``torch.fx`` (in training and in evaluation
+mode), runs the graph once on an example input to learn which values are floating-point
+tensors computed from the input and which dimension holds the samples, decides which
+nodes are sites (the network input, embeddings, convolutions, linear layers, attention
+scores, softmax and weighted sums, activations, pooling, residual additions and
+products, the logits; normalization by option), inserts one noise module after each, and
+returns a :class:`NoisyModel` whose ``sites`` list them by name, index and operation type.
+Shape-only operations (flatten, reshape, view, cat), dropout, non-tensor values, integer
+and boolean tensors (token ids, masks) are never sites.
+
+``nn.MultiheadAttention``, ``nn.LSTM`` and ``nn.GRU`` are replaced by site layers
+(:mod:`noisewalk.sites.layers`) with sites inside; ``nn.Transformer*`` layers are traced
+through; ``F.scaled_dot_product_attention`` becomes three sites (``attention="decompose"``)
+or one (``"fused"``).
 
 Where nothing but the noise holds a site's value (the fresh output of a built-in
 convolution, linear, pooling or batch-norm layer, or of an addition), additive noise is
-added to it in place, saving a copy per site; a forward hook that keeps such a layer's
-output therefore sees it with the noise.
+added to it in place, saving a copy per site.
 
-Models that ``torch.fx`` cannot trace (data-dependent control flow, say) get a
-:class:`TraceError` naming the module where tracing failed. ``method="hooks"`` is the
-fallback: noise is placed with forward hooks on leaf modules of known kinds; functional
-calls and residual additions are then not sites, and sites are ordered as the modules
-are registered, not as they execute.
+Models that ``torch.fx`` cannot trace (data-dependent control flow, say) get noise with
+forward hooks (``method="auto"`` does so with a warning naming the reason): the sites are
+then the outputs of leaf layers of known kinds, the site layers' inner sites, and the
+first floating-point input; functional calls and residual additions are not sites.
 """
 
 from __future__ import annotations
 
 import copy
+import warnings
 from collections.abc import Iterable
 from typing import Any, Literal
 
-from torch import nn
+import torch
+from torch import Tensor, nn
 
-from noisewalk.errors import InvalidParameterError
+from noisewalk.errors import InvalidParameterError, TraceError
 from noisewalk.noise import Noise, create_noise
 from noisewalk.sites.classify import module_op
+from noisewalk.sites.layers import SiteLayer, wrap_layers
 from noisewalk.sites.model import NoisyModel, Site, SiteSelector, select_sites
-from noisewalk.sites.trace import discover_fx, place_fx, trace_model
+from noisewalk.sites.trace import (
+    Found,
+    ModalGraph,
+    discover_fx,
+    owns_output,
+    place_fx,
+    replace_attention,
+    trace_graphs,
+)
+from noisewalk.sites.values import Example, as_example, derive_example, grown, record_values
 from noisewalk.validate import check_choice, check_sigma
 
+# --- forward hooks ----------------------------------------------------------------------
 
-def _discover_hooks(model: nn.Module, batchnorm: bool) -> list[tuple[str, str, str, nn.Module]]:
-    found = [("input", "input", "model input", model)]
+
+def _first_float(args: tuple, kwargs: dict) -> tuple[str | int, Tensor] | None:
+    for i, a in enumerate(args):
+        if isinstance(a, Tensor) and a.is_floating_point():
+            return i, a
+    for k, v in kwargs.items():
+        if isinstance(v, Tensor) and v.is_floating_point():
+            return k, v
+    return None
+
+
+def _discover_hooks(model: nn.Module, batchnorm: bool, example: Example | None) -> list[Found]:
+    """Leaf layers of known kinds and the inner sites of site layers, in the order they first
+    run on ``example`` (registration order without one)."""
+    candidates: list[tuple[str, nn.Module, str]] = []
+    inside_layer: list[str] = []
     for name, module in model.named_modules():
+        if any(name.startswith(p + ".") for p in inside_layer):
+            continue
+        if isinstance(module, SiteLayer):
+            inside_layer.append(name)
+            candidates.append((name, module, "layer"))
+            continue
         if name == "" or any(True for _ in module.children()):
             continue
         op = module_op(module)
         if op is None or (op == "norm" and not batchnorm):
             continue
-        found.append((name, op, f"{name} ({type(module).__name__})", module))
+        candidates.append((name, module, op))
+    shapes: list[dict[int, tuple]] = []
+    has_input = example is None or _first_float(*example) is not None
+    input_dim: int | None = 0
+    if example is not None:
+        for ex in (example, grown(example)):
+            seen: dict[int, tuple] = {}
+            handles = [
+                m.register_forward_hook(
+                    lambda _m, _i, out, k=k: seen.setdefault(k, tuple(out.shape) if isinstance(out, Tensor) else None)
+                )
+                for k, (_n, m, _op) in enumerate(candidates)
+            ]
+            try:
+                with torch.no_grad(), torch.random.fork_rng(devices=[]):
+                    was = model.training
+                    model.eval()
+                    model(*ex[0], **ex[1])
+                    model.train(was)
+            finally:
+                for h in handles:
+                    h.remove()
+            shapes.append(seen)
+        n = len(_first_tensor(example))
+        order = sorted(shapes[0], key=list(shapes[0]).index)
+        candidates = [candidates[k] for k in order]
+        dims = [_grown_dim(shapes[0][k], shapes[1].get(k), n) for k in order]
+        first = _first_float(*example)
+        input_dim = 0 if first is not None and first[1].dim() > 0 else None
+    else:
+        dims = [0] * len(candidates)
+    found = [Found(None, "input", "input", "model input", 0)] if has_input and input_dim is not None else []
+    for (name, module, op), dim in zip(candidates, dims, strict=True):
+        if op == "layer":
+            for i, (suffix, inner_op) in enumerate(module.inner_sites):
+                if inner_op != "norm" or batchnorm:
+                    found.append(Found(None, f"{name}.{suffix}", inner_op, f"{name} ({type(module).__name__})", 0, module, i))
+        elif dim is not None:
+            found.append(Found(None, name, op, f"{name} ({type(module).__name__})", dim, None, 0))
+    for f in found:
+        if f.layer is None and f.name != "input":
+            f.node = dict(model.named_modules())[f.name]  # the module the hook goes on
     return found
 
 
-def _place_hooks(model: nn.Module, found, noises: nn.ModuleList) -> None:
-    for (_name, op, _target, module), noise in zip(found, noises, strict=True):
-        if op == "input":
+def _first_tensor(example: Example) -> Tensor:
+    args, kwargs = example
+    return next(v for v in (*args, *kwargs.values()) if isinstance(v, Tensor))
+
+
+def _grown_dim(a: tuple | None, b: tuple | None, n: int) -> int | None:
+    if a is None or b is None or len(a) != len(b):
+        return None
+    grew = [d for d in range(len(a)) if a[d] != b[d]]
+    return grew[0] if len(grew) == 1 and a[grew[0]] == n and b[grew[0]] == n + 1 else None
+
+
+def _place_hooks(model: nn.Module, found: list[Found], noises: list[Noise]) -> None:
+    for f, noise in zip(found, noises, strict=True):
+        if f.layer is not None:
+            continue
+        if f.op == "input":
 
             def pre_hook(_m, args, kwargs, noise=noise):
-                return (noise(args[0]), *args[1:]), kwargs
+                first = _first_float(args, kwargs)
+                if first is None:
+                    return None
+                key, x = first
+                if isinstance(key, int):
+                    return (*args[:key], noise(x), *args[key + 1 :]), kwargs
+                return args, {**kwargs, key: noise(x)}
 
-            module.register_forward_pre_hook(pre_hook, with_kwargs=True)
+            model.register_forward_pre_hook(pre_hook, with_kwargs=True)
         else:
-            module.register_forward_hook(lambda _m, _inp, out, noise=noise: noise(out))
+
+            def hook(_m, _inp, out, noise=noise):
+                return noise(out) if isinstance(out, Tensor) and out.is_floating_point() else out
+
+            f.node.register_forward_hook(hook)
+
+
+# --- inject -----------------------------------------------------------------------------
 
 
 def _make_noise(noise: str | Noise | type[Noise], sigma: float, kwargs: dict[str, Any]) -> Noise:
@@ -69,6 +176,38 @@ def _make_noise(noise: str | Noise | type[Noise], sigma: float, kwargs: dict[str
     return create_noise(noise, sigma=sigma, **kwargs)
 
 
+def _fx_sites(
+    model: nn.Module,
+    leaf_modules: tuple[type[nn.Module], ...],
+    example: Example | None,
+    given: bool,
+    batchnorm: bool,
+    attention: str,
+) -> tuple[list[Any], list[list[Found]]]:
+    graphs = trace_graphs(model, leaf_modules)
+    for gm in graphs:
+        replace_attention(gm, fused=attention == "fused")
+    if example is not None:
+        try:
+            record_values(graphs, example)
+        except Exception as exc:
+            if given:
+                raise InvalidParameterError(
+                    f"the model fails on example_inputs: {type(exc).__name__}: {exc}. Pass inputs the model "
+                    "takes: a tensor, a tuple of positional inputs or a dict of keyword inputs."
+                ) from exc
+            for gm in graphs:
+                for node in gm.graph.nodes:
+                    node.meta.pop("nw_value", None)
+            warnings.warn(
+                f"{type(model).__name__} fails on the example input noisewalk made for it ({type(exc).__name__}: "
+                f"{str(exc).splitlines()[0] if str(exc) else ''}); sites are chosen from the graph alone. "
+                "Pass example_inputs= so that only floating-point tensors become sites.",
+                stacklevel=3,
+            )
+    return graphs, [discover_fx(gm, batchnorm) for gm in graphs]
+
+
 def inject(
     model: nn.Module,
     noise: str | Noise | type[Noise] = "additive",
@@ -77,24 +216,36 @@ def inject(
     sites: SiteSelector = None,
     exclude: SiteSelector = None,
     batchnorm: bool = False,
-    method: Literal["fx", "hooks"] = "fx",
+    method: Literal["auto", "fx", "hooks"] = "auto",
     inplace: bool = False,
     leaf_modules: Iterable[type[nn.Module]] = (),
+    example_inputs: Any = None,
+    attention: Literal["decompose", "fused"] = "decompose",
+    rnn: Literal["steps", "output"] = "steps",
     **noise_kwargs: Any,
 ) -> NoisyModel:
     """Return ``model`` with a noise module at every site.
 
     Args:
-        model: any ``nn.Module``; with ``method="fx"`` it must be traceable by ``torch.fx``.
+        model: any ``nn.Module``.
         noise: a noise type name (see ``list_noises()``), a :class:`Noise` instance used
             as a template, or a :class:`Noise` subclass.
         sigma: the starting noise level at the sites chosen by ``sites``; the others start at 0.
         sites: which sites start at ``sigma`` (index, name, operation type, glob, or a list).
         exclude: sites to leave out entirely (no noise module, not listed).
-        batchnorm: whether normalization outputs are sites.
-        method: ``"fx"`` (trace the graph) or ``"hooks"`` (forward hooks on leaf modules).
+        batchnorm: whether normalization outputs (batch-, layer-, group-, RMS-norm) are sites.
+        method: ``"fx"`` (trace the graph), ``"hooks"`` (forward hooks on leaf layers) or
+            ``"auto"``: fx, and hooks with a warning where fx cannot trace the model.
         inplace: modify ``model`` itself instead of a deep copy.
         leaf_modules: module classes to keep whole when tracing.
+        example_inputs: what the model is called with: a tensor, a tuple of positional
+            inputs or a dict of keyword inputs (any batch size; the batch first). Sites are
+            then chosen by the values' types. Default: derived for models from
+            ``create_model``, Hugging Face and timm; without one, from the graph's syntax.
+        attention: ``"decompose"``: ``F.scaled_dot_product_attention`` gives three sites
+            (``scores``, ``softmax``, ``attend``); ``"fused"``: one (``attention``).
+        rnn: ``"steps"``: LSTM/GRU sites at gate pre-activations and hidden states of every
+            time step; ``"output"``: one site at each recurrent layer's output.
         noise_kwargs: passed to the noise type (``straight_through``, ``in_train``,
             ``in_eval``, ``ratio`` for ``combined``, ...).
     """
@@ -102,34 +253,93 @@ def inject(
         raise InvalidParameterError(f"model must be a torch.nn.Module; got {type(model).__name__}")
     if isinstance(model, NoisyModel):
         raise InvalidParameterError("model already has noise injected; pass its .module to inject again")
-    check_choice("method", method, ("fx", "hooks"))
+    check_choice("method", method, ("auto", "fx", "hooks"))
+    check_choice("attention", attention, ("decompose", "fused"))
+    check_choice("rnn", rnn, ("steps", "output"))
     sigma = check_sigma("sigma", sigma)
     template = _make_noise(noise, 0.0, noise_kwargs)  # validates the name and kwargs early
     if not inplace:
         model = copy.deepcopy(model)
+    left = wrap_layers(model, per_step_rnn=rnn == "steps")
+    if left:
+        warnings.warn(f"no sites inside these layers (kept whole): {', '.join(left)}", stacklevel=2)
+    given = example_inputs is not None
+    example = as_example(example_inputs) if given else derive_example(model)
 
-    if method == "fx":
-        gm = trace_model(model, tuple(leaf_modules))
-        found = discover_fx(gm, batchnorm)
-        names = [(name, op, target) for _node, name, op, target in found]
-    else:
-        gm = model
-        found = _discover_hooks(model, batchnorm)
-        names = [(name, op, target) for name, op, target, _m in found]
+    graphs: list[Any] = []
+    if method in ("auto", "fx"):
+        try:
+            graphs, per_graph = _fx_sites(model, tuple(leaf_modules), example, given, batchnorm, attention)
+            method = "fx"
+        except TraceError as exc:
+            if method == "fx":
+                raise
+            warnings.warn(
+                f"{getattr(exc, 'reason', exc)} Noise is placed with forward hooks instead: the sites are the input and the outputs of "
+                "layers of known kinds (linear, convolution, embedding, activation, pooling, normalization "
+                "modules, attention and recurrent layers); functions called in forward and residual "
+                "additions are not sites. To get those, make the failing module traceable or keep it whole with "
+                "leaf_modules=(...); see docs/sites.md (untraceable models).",
+                stacklevel=2,
+            )
+            method = "hooks"
+    if method == "hooks":
+        per_graph = [_discover_hooks(model, batchnorm, example)]
 
-    all_sites = [Site(i, n, op, t) for i, (n, op, t) in enumerate(names)]
+    # one site per name, in the evaluation graph's order, then those of the training graph only
+    by_name: dict[str, Found] = {}
+    for found in per_graph:
+        for f in found:
+            by_name.setdefault(f.name, f)
+    all_sites = [Site(i, f.name, f.op, f.target) for i, f in enumerate(by_name.values())]
     dropped = set(select_sites(all_sites, exclude)) if exclude is not None else set()
-    keep = [i for i in range(len(all_sites)) if i not in dropped]
-    found = [found[i] for i in keep]
-    site_list = [Site(j, all_sites[i].name, all_sites[i].op, all_sites[i].target) for j, i in enumerate(keep)]
-    if not site_list:
-        raise InvalidParameterError("no noise sites are left in this model (all excluded or none found)")
-    noises = nn.ModuleList(_make_noise(template, 0.0, {}) for _ in site_list)
-    if method == "fx":
-        place_fx(gm, found, noises)
+    kept = [s for s in all_sites if s.index not in dropped]
+    if not kept:
+        raise InvalidParameterError(
+            "no noise sites are left in this model (all excluded or none found). A model whose inputs are "
+            "integers (token ids) gets sites from its embedding layers on; pass example_inputs= if noisewalk "
+            "could not derive an input for it."
+        )
+    site_list = [Site(j, s.name, s.op, s.target) for j, s in enumerate(kept)]
+    noise_of: dict[str, Noise] = {}
+    for s in kept:
+        made = _make_noise(template, 0.0, {})
+        made.batch_dim = by_name[s.name].batch_dim
+        noise_of[s.name] = made
+    noises = nn.ModuleList(noise_of[s.name] for s in kept)
+
+    layers: dict[int, tuple[SiteLayer, list[Noise | None]]] = {}
+    for f in by_name.values():
+        if f.layer is not None:
+            entry = layers.setdefault(id(f.layer), (f.layer, [None] * len(f.layer.inner_sites)))
+            entry[1][f.inner] = noise_of.get(f.name)
+    for layer, inner in layers.values():
+        layer.attach(inner)
+
+    if method == "hooks":
+        chosen = [f for f in per_graph[0] if f.name in noise_of]
+        _place_hooks(model, chosen, [noise_of[f.name] for f in chosen])
+        module: nn.Module = model
     else:
-        _place_hooks(gm, found, noises)
-    noisy = NoisyModel(gm, site_list, noises, method)
+        owned = {name: True for name in noise_of}
+        for gm, found in zip(graphs, per_graph, strict=True):
+            for f in found:
+                if f.name in owned:
+                    owned[f.name] = owned[f.name] and f.layer is None and owns_output(f.node, gm)
+        for gm, found in zip(graphs, per_graph, strict=True):
+            chosen = [f for f in found if f.name in noise_of and f.layer is None]
+            place_fx(gm, chosen, [noise_of[f.name] for f in chosen])
+        for name, own in owned.items():
+            noise_of[name].inplace = own
+        if len(graphs) == 1:
+            module = graphs[0]
+            inner = [noise_of[f.name] for f in per_graph[0] if f.name in noise_of and f.layer is not None]
+            if inner:
+                module.add_submodule("layer_noise_sites", nn.ModuleList(inner))  # for train()/eval()
+        else:
+            module = ModalGraph(graphs[0], graphs[1])
+            module.noise_sites = noises  # the sites of both graphs, for train()/eval()
+    noisy = NoisyModel(module, site_list, noises, method)
     noisy.train(model.training)
     if sigma:
         noisy.set_sigma(sigma, sites)
