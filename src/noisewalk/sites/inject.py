@@ -28,6 +28,7 @@ first floating-point input; functional calls and residual additions are not site
 from __future__ import annotations
 
 import copy
+import functools
 import warnings
 from collections.abc import Iterable
 from typing import Any, Literal
@@ -89,11 +90,12 @@ def _discover_hooks(model: nn.Module, batchnorm: bool, example: Example | None) 
     if example is not None:
         for ex in (example, grown(example)):
             seen: dict[int, tuple] = {}
+
+            def record(_m, _i, out, k, seen=seen) -> None:
+                seen.setdefault(k, tuple(out.shape) if isinstance(out, Tensor) else None)
+
             handles = [
-                m.register_forward_hook(
-                    lambda _m, _i, out, k=k: seen.setdefault(k, tuple(out.shape) if isinstance(out, Tensor) else None)
-                )
-                for k, (_n, m, _op) in enumerate(candidates)
+                m.register_forward_hook(functools.partial(record, k=k)) for k, (_n, m, _op) in enumerate(candidates)
             ]
             try:
                 with torch.no_grad(), torch.random.fork_rng(devices=[]):
@@ -118,7 +120,8 @@ def _discover_hooks(model: nn.Module, batchnorm: bool, example: Example | None) 
         if op == "layer":
             for i, (suffix, inner_op) in enumerate(module.inner_sites):
                 if inner_op != "norm" or batchnorm:
-                    found.append(Found(None, f"{name}.{suffix}", inner_op, f"{name} ({type(module).__name__})", 0, module, i))
+                    target = f"{name} ({type(module).__name__})"
+                    found.append(Found(None, f"{name}.{suffix}", inner_op, target, 0, module, i))
         elif dim is not None:
             found.append(Found(None, name, op, f"{name} ({type(module).__name__})", dim, None, 0))
     for f in found:
@@ -184,7 +187,7 @@ def _fx_sites(
     batchnorm: bool,
     attention: str,
 ) -> tuple[list[Any], list[list[Found]]]:
-    graphs = trace_graphs(model, leaf_modules)
+    graphs = trace_graphs(model, leaf_modules, example)
     for gm in graphs:
         replace_attention(gm, fused=attention == "fused")
     if example is not None:
@@ -275,7 +278,8 @@ def inject(
             if method == "fx":
                 raise
             warnings.warn(
-                f"{getattr(exc, 'reason', exc)} Noise is placed with forward hooks instead: the sites are the input and the outputs of "
+                f"{getattr(exc, 'reason', exc)} Noise is placed with forward hooks instead: the sites are "
+                "the input and the outputs of "
                 "layers of known kinds (linear, convolution, embedding, activation, pooling, normalization "
                 "modules, attention and recurrent layers); functions called in forward and residual "
                 "additions are not sites. To get those, make the failing module traceable or keep it whole with "

@@ -83,10 +83,14 @@ class NoisyAttention(SiteLayer):
     def __init__(self, fused: bool = False) -> None:
         super().__init__()
         self.fused = fused
-        self.inner_sites = (("attention", "attention"),) if fused else (
-            ("scores", "scores"),
-            ("softmax", "softmax"),
-            ("attend", "attend"),
+        self.inner_sites = (
+            (("attention", "attention"),)
+            if fused
+            else (
+                ("scores", "scores"),
+                ("softmax", "softmax"),
+                ("attend", "attend"),
+            )
         )
 
     def forward(self, query, key, value, attn_mask=None, dropout_p=0.0, is_causal=False, scale=None, **kwargs):
@@ -176,8 +180,14 @@ class NoisyMultiheadAttention(SiteLayer):
             mask = mask.view(n, heads, q_len, k_len)
         bias = attention_bias(mask, is_causal and mask is None, q_len, k_len, scores.dtype, scores.device)
         if key_padding_mask is not None:
-            pad = attention_bias(~key_padding_mask if key_padding_mask.dtype == torch.bool else key_padding_mask,
-                                 False, q_len, k_len, scores.dtype, scores.device).view(n, 1, 1, k_len)
+            pad = attention_bias(
+                ~key_padding_mask if key_padding_mask.dtype == torch.bool else key_padding_mask,
+                False,
+                q_len,
+                k_len,
+                scores.dtype,
+                scores.device,
+            ).view(n, 1, 1, k_len)
             bias = pad if bias is None else bias + pad
         if bias is not None:
             scores = scores + bias
@@ -266,11 +276,13 @@ class NoisyRNN(SiteLayer):
                         c = f.sigmoid() * c + i.sigmoid() * g.tanh()
                         h = o.sigmoid() * c.tanh()
                     else:
-                        hg_r, hg_z, hg_n = F.linear(h, w_hh, b_hh).chunk(3, 1)
-                        ig_r, ig_z, ig_n = projected[t].chunk(3, 1)
-                        r, z = self.site(site, torch.cat([hg_r + ig_r, hg_z + ig_z], 1)).sigmoid().chunk(2, 1)
-                        new = self.site(site, ig_n + hg_n * r).tanh()
-                        h = (h - new) * z + new
+                        # in place on unsafe chunks, as the native kernel: same values, bit for bit
+                        ig_r, ig_z, ig_n = projected[t].unsafe_chunk(3, 1)
+                        hg_r, hg_z, hg_n = F.linear(h, w_hh, b_hh).unsafe_chunk(3, 1)
+                        r = self.site(site, hg_r.add_(ig_r)).sigmoid_()
+                        z = self.site(site, hg_z.add_(ig_z)).sigmoid_()
+                        new = self.site(site, ig_n.add(hg_n.mul_(r))).tanh_()
+                        h = (h - new).mul_(z).add_(new)
                     h = self.site(site + 1, h)
                     out[t] = h
                 site += 2

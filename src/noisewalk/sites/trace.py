@@ -10,6 +10,7 @@ modules and parameters, and a site found in both has one noise module.
 from __future__ import annotations
 
 import functools
+import inspect
 import operator
 import re
 from dataclasses import dataclass
@@ -173,10 +174,32 @@ class SiteTracer(fx.Tracer):
             self._nw_stack.pop()
 
 
-def _trace_once(model: nn.Module, leaf_modules: tuple[type[nn.Module], ...]) -> fx.Graph:
+def fixed_arguments(model: nn.Module, example: Any = None) -> dict[str, Any]:
+    """Arguments of ``model.forward`` traced as constants: flags and numbers (``causal=True``,
+    ``return_dict=False``), at the value the example inputs give or at their default.
+    Tensor arguments, and those defaulting to None (optional tensors), stay inputs."""
+    try:
+        params = inspect.signature(model.forward).parameters
+    except (TypeError, ValueError):
+        return {}
+    given = example[1] if example is not None else {}
+    fixed = {}
+    for name, p in params.items():
+        if p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD):
+            continue
+        if name in given and not isinstance(given[name], torch.Tensor):
+            fixed[name] = given[name]
+        elif name not in given and isinstance(p.default, (bool, int, float, str)):
+            fixed[name] = p.default
+    return fixed
+
+
+def _trace_once(
+    model: nn.Module, leaf_modules: tuple[type[nn.Module], ...], fixed: dict[str, Any] | None = None
+) -> fx.Graph:
     tracer = SiteTracer(leaf_modules)
     try:
-        return tracer.trace(model)
+        return tracer.trace(model, concrete_args=fixed or None)
     except Exception as exc:
         where = (
             f"module '{tracer.failed_in[0] or '<root>'}' ({tracer.failed_in[1]})"
@@ -201,14 +224,18 @@ def trace_model(model: nn.Module, leaf_modules: tuple[type[nn.Module], ...]) -> 
     return trace_graphs(model, leaf_modules)[0]
 
 
-def trace_graphs(model: nn.Module, leaf_modules: tuple[type[nn.Module], ...]) -> list[fx.GraphModule]:
-    """The graph in evaluation mode, and the one in training mode where it differs."""
+def trace_graphs(
+    model: nn.Module, leaf_modules: tuple[type[nn.Module], ...], example: Any = None
+) -> list[fx.GraphModule]:
+    """The graph in evaluation mode, and the one in training mode where it differs
+    (non-tensor arguments fixed as :func:`fixed_arguments` says)."""
     was_training = model.training
+    fixed = fixed_arguments(model, example)
     graphs = []
     try:
         for mode in (False, True):
             model.train(mode)
-            graphs.append(fx.GraphModule(model, _trace_once(model, leaf_modules), type(model).__name__))
+            graphs.append(fx.GraphModule(model, _trace_once(model, leaf_modules, fixed), type(model).__name__))
     finally:
         model.train(was_training)
     for gm in graphs:
@@ -377,7 +404,8 @@ def discover_fx(gm: fx.GraphModule, batchnorm: bool) -> list[Found]:
             if id(layer) in layers_seen:
                 continue  # called again: its sites are already listed
             layers_seen.add(id(layer))
-            prefix = getattr(layer, "site_prefix", None) or str(node.target)
+            prefix = getattr(layer, "site_prefix", None)
+            prefix = str(node.target) if prefix is None else prefix
             for i, (suffix, op) in enumerate(layer.inner_sites):
                 if op == "norm" and not batchnorm:
                     continue
