@@ -56,8 +56,8 @@ def test_unrolled_layer_matches_the_builtin_bit_for_bit(cell, bidirectional, bat
             out, last = layer(x, state)
             ref, ref_last = model.rnn(x, state)
             assert torch.equal(out, ref)
-            for a, b in zip(last if cell == "lstm" else [last], ref_last if cell == "lstm" else [ref_last]):
-                assert torch.equal(a, b)
+            pairs = zip(last, ref_last, strict=True) if cell == "lstm" else [(last, ref_last)]
+            assert all(torch.equal(a, b) for a, b in pairs)
         # oneDNN's kernel (the CPU default) sums in another order: equal to float rounding
         torch.testing.assert_close(noisy(x), model(x), rtol=1e-5, atol=1e-6)
 

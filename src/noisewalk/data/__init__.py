@@ -44,6 +44,7 @@ from noisewalk.data import (  # noqa: E402,F401  (registration)
     speech_commands,
     svhn,
     tiny_imagenet,
+    tokens,
 )
 
 __all__ = [

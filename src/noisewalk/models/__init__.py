@@ -1,9 +1,12 @@
 """Model registry: ``create_model(name, **kw)`` and ``list_models()``.
 
-Every factory takes the same keywords: ``num_classes``, ``input_shape`` (channels,
-height, width) and ``batchnorm``. noisewalk's own models are registered by name;
-every torchvision classification model name is served too (random initialization,
-no downloads).
+Every factory takes the same keywords: ``num_classes``, ``input_shape`` (one sample's
+shape: channels, height, width for images; sequence length for token models) and
+``batchnorm``. noisewalk's own models are registered by name; every torchvision
+classification model name is served too, and with the optional extras ``timm:NAME``
+(any timm model) and ``hf:NAME`` (a Hugging Face transformers model type or cached
+model id), all randomly initialized without downloads. The model comes with the example
+input ``inject`` runs it on to choose its sites (``noisewalk.sites.values.ExampleInput``).
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ from torch import nn
 
 from noisewalk.errors import InvalidParameterError
 from noisewalk.registry import Registry
+from noisewalk.sites.values import EXAMPLE_ATTRIBUTE, ExampleInput
 from noisewalk.validate import check_positive_int
 
 MODELS: Registry[nn.Module] = Registry("model")
@@ -54,11 +58,15 @@ def create_model(
     """
     factory = MODELS.get(name)
     check_positive_int("num_classes", num_classes, minimum=2)
-    if len(input_shape) != 3 or not all(isinstance(d, int) and d > 0 for d in input_shape):
+    if not input_shape or not all(isinstance(d, int) and not isinstance(d, bool) and d > 0 for d in input_shape):
         raise InvalidParameterError(
-            f"input_shape must be three positive integers (channels, height, width); got {input_shape!r}"
+            "input_shape must be positive integers, one sample's shape (channels, height, width for images, "
+            f"sequence length for token models); got {input_shape!r}"
         )
-    return factory(num_classes=num_classes, input_shape=tuple(input_shape), batchnorm=batchnorm, **kwargs)
+    model = factory(num_classes=num_classes, input_shape=tuple(input_shape), batchnorm=batchnorm, **kwargs)
+    if not isinstance(getattr(model, EXAMPLE_ATTRIBUTE, None), ExampleInput):
+        setattr(model, EXAMPLE_ATTRIBUTE, ExampleInput(tuple(input_shape)))
+    return model
 
 
 def list_models(own: bool = False) -> list[str]:
@@ -66,6 +74,15 @@ def list_models(own: bool = False) -> list[str]:
     return MODELS.own_names() if own else MODELS.names()
 
 
-from noisewalk.models import cnn_s, lenet, mlp, resnet, torchvision_models, vgg  # noqa: E402,F401  (registration)
+from noisewalk.models import (  # noqa: E402,F401  (registration)
+    cnn_s,
+    hf_models,
+    lenet,
+    mlp,
+    resnet,
+    timm_models,
+    torchvision_models,
+    vgg,
+)
 
 __all__ = ["MODELS", "create_model", "example_input", "list_models", "register_model"]

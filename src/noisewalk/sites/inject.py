@@ -38,6 +38,7 @@ from torch import Tensor, nn
 
 from noisewalk.errors import InvalidParameterError, TraceError
 from noisewalk.noise import Noise, create_noise
+from noisewalk.sites import hf
 from noisewalk.sites.classify import module_op
 from noisewalk.sites.layers import SiteLayer, wrap_layers
 from noisewalk.sites.model import NoisyModel, Site, SiteSelector, select_sites
@@ -67,8 +68,10 @@ def _first_float(args: tuple, kwargs: dict) -> tuple[str | int, Tensor] | None:
 
 
 def _discover_hooks(model: nn.Module, batchnorm: bool, example: Example | None) -> list[Found]:
-    """Leaf layers of known kinds and the inner sites of site layers, in the order they first
-    run on ``example`` (registration order without one)."""
+    """Leaf layers of known kinds, the inner sites of site layers and, in Hugging Face models,
+    the attention of every layer, in the order they first run on ``example`` (registration
+    order without one)."""
+    transformers_model = hf.install(model)
     candidates: list[tuple[str, nn.Module, str]] = []
     inside_layer: list[str] = []
     for name, module in model.named_modules():
@@ -84,21 +87,25 @@ def _discover_hooks(model: nn.Module, batchnorm: bool, example: Example | None) 
         if op is None or (op == "norm" and not batchnorm):
             continue
         candidates.append((name, module, op))
-    shapes: list[dict[int, tuple]] = []
     has_input = example is None or _first_float(*example) is not None
-    input_dim: int | None = 0
+    dims: list[int | None] = [0] * len(candidates)
     if example is not None:
+        names = {id(m): n for n, m in model.named_modules()}
+        runs: list[dict[Any, tuple | None]] = []
         for ex in (example, grown(example)):
-            seen: dict[int, tuple] = {}
+            seen: dict[Any, tuple | None] = {}
 
             def record(_m, _i, out, k, seen=seen) -> None:
                 seen.setdefault(k, tuple(out.shape) if isinstance(out, Tensor) else None)
+
+            def attention(caller, layer, seen=seen) -> None:
+                seen.setdefault(("attention", id(layer)), (names.get(id(caller), ""), layer))
 
             handles = [
                 m.register_forward_hook(functools.partial(record, k=k)) for k, (_n, m, _op) in enumerate(candidates)
             ]
             try:
-                with torch.no_grad(), torch.random.fork_rng(devices=[]):
+                with torch.no_grad(), torch.random.fork_rng(devices=[]), hf.recording(attention):
                     was = model.training
                     model.eval()
                     model(*ex[0], **ex[1])
@@ -106,16 +113,24 @@ def _discover_hooks(model: nn.Module, batchnorm: bool, example: Example | None) 
             finally:
                 for h in handles:
                     h.remove()
-            shapes.append(seen)
+            runs.append(seen)
+        order = list(runs[0])
         n = len(_first_tensor(example))
-        order = sorted(shapes[0], key=list(shapes[0]).index)
-        candidates = [candidates[k] for k in order]
-        dims = [_grown_dim(shapes[0][k], shapes[1].get(k), n) for k in order]
+        picked, dims = [], []
+        for key in order:
+            if isinstance(key, tuple):
+                name, layer = runs[0][key]
+                picked.append((name, layer, "layer"))
+                dims.append(0)
+            else:
+                picked.append(candidates[key])
+                dims.append(_grown_dim(runs[0][key], runs[1].get(key), n))
+        candidates = picked
         first = _first_float(*example)
-        input_dim = 0 if first is not None and first[1].dim() > 0 else None
-    else:
-        dims = [0] * len(candidates)
-    found = [Found(None, "input", "input", "model input", 0)] if has_input and input_dim is not None else []
+        has_input = first is not None and first[1].dim() > 0
+    elif transformers_model:
+        warnings.warn("without example inputs, the attention of a transformers model has no sites", stacklevel=3)
+    found = [Found(None, "input", "input", "model input", 0)] if has_input else []
     for (name, module, op), dim in zip(candidates, dims, strict=True):
         if op == "layer":
             for i, (suffix, inner_op) in enumerate(module.inner_sites):
@@ -124,9 +139,10 @@ def _discover_hooks(model: nn.Module, batchnorm: bool, example: Example | None) 
                     found.append(Found(None, f"{name}.{suffix}", inner_op, target, 0, module, i))
         elif dim is not None:
             found.append(Found(None, name, op, f"{name} ({type(module).__name__})", dim, None, 0))
+    modules = dict(model.named_modules())
     for f in found:
         if f.layer is None and f.name != "input":
-            f.node = dict(model.named_modules())[f.name]  # the module the hook goes on
+            f.node = modules[f.name]  # the module the hook goes on
     return found
 
 

@@ -176,7 +176,7 @@ class NoisyModel(nn.Module):
         For loops whose batches are fresh tensors that nothing else reads afterwards, such
         as those of noisewalk's loaders (``train`` and ``evaluate`` use this): it saves a
         copy of every batch."""
-        chosen = [self.noises[i] for i in self.select("input")]
+        chosen = [self.noises[s.index] for s in self._sites if s.op == "input"]  # none for token models
         saved = [noise.inplace for noise in chosen]
         for noise in chosen:
             noise.inplace = True
