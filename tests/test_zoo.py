@@ -83,7 +83,12 @@ TIMM = [
     "mambaout_femto",
 ]
 TINY_BERT = dict(
-    hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64, vocab_size=100, max_position_embeddings=64
+    hidden_size=32,
+    num_hidden_layers=2,
+    num_attention_heads=2,
+    intermediate_size=64,
+    vocab_size=100,
+    max_position_embeddings=64,
 )
 TINY_GPT2 = dict(n_embd=32, n_layer=2, n_head=2, vocab_size=100, n_positions=64)
 
