@@ -51,7 +51,7 @@ from noisewalk.sites.trace import (
     replace_attention,
     trace_graphs,
 )
-from noisewalk.sites.values import Example, as_example, derive_example, grown, record_values
+from noisewalk.sites.values import Example, as_example, derive_example, grown, on_device_of, record_values
 from noisewalk.validate import check_choice, check_sigma
 
 # --- forward hooks ----------------------------------------------------------------------
@@ -284,6 +284,8 @@ def inject(
         warnings.warn(f"no sites inside these layers (kept whole): {', '.join(left)}", stacklevel=2)
     given = example_inputs is not None
     example = as_example(example_inputs) if given else derive_example(model)
+    if example is not None and not given:
+        example = on_device_of(model, example)
 
     graphs: list[Any] = []
     if method in ("auto", "fx"):

@@ -77,6 +77,16 @@ def as_example(inputs: Any) -> Example:
     return tuple(inputs), {}
 
 
+def on_device_of(model: nn.Module, example: Example) -> Example:
+    """The example's tensors on the device of the model's first parameter."""
+    param = next(model.parameters(), None)
+    if param is None:
+        return example
+    move = lambda v: v.to(param.device) if isinstance(v, Tensor) else v
+    args, kwargs = example
+    return tuple(move(a) for a in args), {k: move(v) for k, v in kwargs.items()}
+
+
 def grown(example: Example) -> Example:
     """The example with one more sample: every tensor input's first row repeated at its end."""
 
@@ -98,7 +108,13 @@ def derive_example(model: nn.Module) -> Example | None:
         return (), {k: v[:2] for k, v in dummy.items()}
     cfg = getattr(model, "pretrained_cfg", None)
     if isinstance(cfg, Mapping) and isinstance(cfg.get("input_size"), (tuple, list)):
-        return ExampleInput(tuple(cfg["input_size"])).make(2, torch.Generator().manual_seed(0))
+        shape = tuple(cfg["input_size"])
+        patches = getattr(model, "patch_embed", None)  # built for another size: img_size=...
+        size = getattr(patches, "img_size", None)
+        proj = getattr(patches, "proj", None)
+        if isinstance(size, (tuple, list)) and len(size) == 2 and isinstance(proj, nn.Conv2d):
+            shape = (proj.in_channels, *size)
+        return ExampleInput(shape).make(2, torch.Generator().manual_seed(0))
     return None
 
 
