@@ -147,3 +147,11 @@ def test_non_tensor_and_integer_values_are_never_sites():
     noisy = nw.inject(FlagModel(), sigma=0.1, example_inputs={"x": x, "mask": mask})
     assert [(s.name, s.op) for s in noisy.sites] == [("input", "input"), ("fc", "linear"), ("output", "output")]
     assert noisy(x=x, mask=mask).shape == (2, 3, 8)  # keyword inputs
+
+
+def test_a_model_that_fails_on_the_example_says_why_and_what_to_do():
+    model = HandAttention()
+    with pytest.raises(nw.errors.InvalidParameterError, match=r"fails on example_inputs.*batch first"):
+        nw.inject(model, example_inputs=torch.randn(2, 5, 7))  # wrong width
+    with pytest.raises(nw.errors.InvalidParameterError, match=r"fails on example_inputs"):
+        nw.inject(model, method="hooks", example_inputs=torch.randn(2, 5, 7))

@@ -67,7 +67,7 @@ def _first_float(args: tuple, kwargs: dict) -> tuple[str | int, Tensor] | None:
     return None
 
 
-def _discover_hooks(model: nn.Module, batchnorm: bool, example: Example | None) -> list[Found]:
+def _discover_hooks(model: nn.Module, batchnorm: bool, example: Example | None, given: bool = False) -> list[Found]:
     """Leaf layers of known kinds, the inner sites of site layers and, in Hugging Face models,
     the attention of every layer, in the order they first run on ``example`` (registration
     order without one)."""
@@ -90,45 +90,19 @@ def _discover_hooks(model: nn.Module, batchnorm: bool, example: Example | None) 
     has_input = example is None or _first_float(*example) is not None
     dims: list[int | None] = [0] * len(candidates)
     if example is not None:
-        names = {id(m): n for n, m in model.named_modules()}
-        runs: list[dict[Any, tuple | None]] = []
-        for ex in (example, grown(example)):
-            seen: dict[Any, tuple | None] = {}
-
-            def record(_m, _i, out, k, seen=seen) -> None:
-                seen.setdefault(k, tuple(out.shape) if isinstance(out, Tensor) else None)
-
-            def attention(caller, layer, seen=seen) -> None:
-                seen.setdefault(("attention", id(layer)), (names.get(id(caller), ""), layer))
-
-            handles = [
-                m.register_forward_hook(functools.partial(record, k=k)) for k, (_n, m, _op) in enumerate(candidates)
-            ]
-            try:
-                with torch.no_grad(), torch.random.fork_rng(devices=[]), hf.recording(attention):
-                    was = model.training
-                    model.eval()
-                    model(*ex[0], **ex[1])
-                    model.train(was)
-            finally:
-                for h in handles:
-                    h.remove()
-            runs.append(seen)
-        order = list(runs[0])
-        n = len(_first_tensor(example))
-        picked, dims = [], []
-        for key in order:
-            if isinstance(key, tuple):
-                name, layer = runs[0][key]
-                picked.append((name, layer, "layer"))
-                dims.append(0)
-            else:
-                picked.append(candidates[key])
-                dims.append(_grown_dim(runs[0][key], runs[1].get(key), n))
-        candidates = picked
-        first = _first_float(*example)
-        has_input = first is not None and first[1].dim() > 0
-    elif transformers_model:
+        try:
+            candidates, dims, has_input = _run_hooks_example(model, candidates, example)
+        except Exception as exc:
+            if given:
+                raise _example_failed(exc) from exc
+            warnings.warn(
+                f"{type(model).__name__} fails on the example input noisewalk made for it "
+                f"({type(exc).__name__}: {_first_line(exc)}); the sites are listed in the order the layers "
+                "are registered. Pass example_inputs= to order them as they run.",
+                stacklevel=3,
+            )
+            example = None
+    if example is None and transformers_model:
         warnings.warn("without example inputs, the attention of a transformers model has no sites", stacklevel=3)
     found = [Found(None, "input", "input", "model input", 0)] if has_input else []
     for (name, module, op), dim in zip(candidates, dims, strict=True):
@@ -144,6 +118,60 @@ def _discover_hooks(model: nn.Module, batchnorm: bool, example: Example | None) 
         if f.layer is None and f.name != "input":
             f.node = modules[f.name]  # the module the hook goes on
     return found
+
+
+def _first_line(exc: BaseException) -> str:
+    return str(exc).splitlines()[0] if str(exc) else ""
+
+
+def _example_failed(exc: BaseException) -> InvalidParameterError:
+    return InvalidParameterError(
+        f"the model fails on example_inputs: {type(exc).__name__}: {_first_line(exc)}. Pass inputs the model "
+        "takes: a tensor, a tuple of positional inputs or a dict of keyword inputs, with the batch first."
+    )
+
+
+def _run_hooks_example(
+    model: nn.Module, candidates: list[tuple[str, nn.Module, str]], example: Example
+) -> tuple[list[tuple[str, nn.Module, str]], list[int | None], bool]:
+    """Run ``example`` (and its one-larger copy) with recording hooks: the candidates in the
+    order they run (those that do not run dropped), their batch dimensions, and whether the
+    example has a floating-point input."""
+    names = {id(m): n for n, m in model.named_modules()}
+    runs: list[dict[Any, tuple | None]] = []
+    for ex in (example, grown(example)):
+        seen: dict[Any, tuple | None] = {}
+
+        def record(_m, _i, out, k, seen=seen) -> None:
+            seen.setdefault(k, tuple(out.shape) if isinstance(out, Tensor) else None)
+
+        def attention(caller, layer, seen=seen) -> None:
+            seen.setdefault(("attention", id(layer)), (names.get(id(caller), ""), layer))
+
+        handles = [m.register_forward_hook(functools.partial(record, k=k)) for k, (_n, m, _op) in enumerate(candidates)]
+        was = model.training
+        try:
+            with torch.no_grad(), torch.random.fork_rng(devices=[]), hf.recording(attention):
+                model.eval()
+                model(*ex[0], **ex[1])
+        finally:
+            model.train(was)
+            for h in handles:
+                h.remove()
+        runs.append(seen)
+    order = list(runs[0])
+    n = len(_first_tensor(example))
+    picked, dims = [], []
+    for key in order:
+        if isinstance(key, tuple):
+            name, layer = runs[0][key]
+            picked.append((name, layer, "layer"))
+            dims.append(0)
+        else:
+            picked.append(candidates[key])
+            dims.append(_grown_dim(runs[0][key], runs[1].get(key), n))
+    first = _first_float(*example)
+    return picked, dims, first is not None and first[1].dim() > 0
 
 
 def _first_tensor(example: Example) -> Tensor:
@@ -211,10 +239,7 @@ def _fx_sites(
             record_values(graphs, example)
         except Exception as exc:
             if given:
-                raise InvalidParameterError(
-                    f"the model fails on example_inputs: {type(exc).__name__}: {exc}. Pass inputs the model "
-                    "takes: a tensor, a tuple of positional inputs or a dict of keyword inputs."
-                ) from exc
+                raise _example_failed(exc) from exc
             for gm in graphs:
                 for node in gm.graph.nodes:
                     node.meta.pop("nw_value", None)
@@ -306,7 +331,7 @@ def inject(
             )
             method = "hooks"
     if method == "hooks":
-        per_graph = [_discover_hooks(model, batchnorm, example)]
+        per_graph = [_discover_hooks(model, batchnorm, example, given)]
 
     # one site per name, in the evaluation graph's order, then those of the training graph only
     by_name: dict[str, Found] = {}
