@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 # torch and torchvision as pinned in pyproject.toml; pip takes them from local files where they exist
-EXTRAS ?= test,quant,ray,slurm,parquet
+EXTRAS ?= test,quant,ray,slurm,parquet,timm,hf
 
 .PHONY: demo test test-slow test-cluster lint format clean
 

@@ -198,9 +198,13 @@ class Untraceable(nn.Module):
 
 def test_untraceable_model_names_the_failing_module_and_hooks_fallback_works():
     with pytest.raises(TraceError) as err:
-        nw.inject(Untraceable())
+        nw.inject(Untraceable(), method="fx")
     msg = str(err.value)
     assert "'gate' (Gate)" in msg and "method='hooks'" in msg
+    with pytest.warns(UserWarning, match=r"'gate' \(Gate\).*forward hooks instead") as caught:
+        auto = nw.inject(Untraceable())
+    assert len(caught) == 1  # one clear warning
+    assert auto.method == "hooks"
     noisy = nw.inject(Untraceable(), method="hooks")
     assert [(s.name, s.op) for s in noisy.sites] == [("input", "input"), ("fc", "linear"), ("act", "act")]
     x = torch.randn(3, 4)

@@ -17,6 +17,7 @@ class Registry(Generic[T]):
         self.kind = kind
         self._entries: dict[str, Callable[..., T]] = {}
         self._fallbacks: list[tuple[Callable[[], list[str]], Callable[[str], Callable[..., T]]]] = []
+        self._prefixes: dict[str, Callable[[str], Callable[..., T]]] = {}
 
     def register(self, name: str | None = None) -> Callable[[Callable[..., T]], Callable[..., T]]:
         def decorator(factory: Callable[..., T]) -> Callable[..., T]:
@@ -32,9 +33,17 @@ class Registry(Generic[T]):
         """Names served by another catalogue (e.g. torchvision), listed after our own."""
         self._fallbacks.append((names, lookup))
 
+    def add_prefix(self, prefix: str, lookup: Callable[[str], Callable[..., T]]) -> None:
+        """Names ``PREFIX:NAME`` served by another library (``timm:``, ``hf:``); ``lookup(NAME)``
+        returns the factory and raises for names that library does not know."""
+        self._prefixes[prefix] = lookup
+
     def get(self, name: str) -> Callable[..., T]:
         if name in self._entries:
             return self._entries[name]
+        prefix, sep, rest = name.partition(":")
+        if sep and prefix in self._prefixes:
+            return self._prefixes[prefix](rest)
         for names, lookup in self._fallbacks:
             if name in names():
                 return lookup(name)
@@ -51,6 +60,12 @@ class Registry(Generic[T]):
         return sorted(self._entries) + sorted(set(extra))
 
     def __contains__(self, name: object) -> bool:
+        if isinstance(name, str) and name.partition(":")[0] in self._prefixes and ":" in name:
+            try:
+                self.get(name)
+            except Exception:
+                return False
+            return True
         return isinstance(name, str) and name in self.names()
 
     def __iter__(self) -> Iterator[str]:

@@ -202,16 +202,19 @@ def parse_sites(text: str | None):
     return items
 
 
-def parse_shape(text: str | None) -> tuple[int, int, int] | None:
+def parse_shape(text: str | None) -> tuple[int, ...] | None:
+    """``--input-shape``: 'C,H,W' for images, the sequence length for token models."""
     if text is None:
         return None
     try:
-        c, h, w = (int(v) for v in text.split(","))
+        shape = tuple(int(v) for v in text.split(","))
     except ValueError:
-        raise InvalidParameterError(f"--input-shape {text!r} must be three integers 'C,H,W'") from None
-    if min(c, h, w) < 1:
-        raise InvalidParameterError(f"--input-shape {text!r}: channels, height and width must be >= 1")
-    return (c, h, w)
+        raise InvalidParameterError(
+            f"--input-shape {text!r} must be integers: 'C,H,W' for images, the sequence length for token models"
+        ) from None
+    if min(shape) < 1:
+        raise InvalidParameterError(f"--input-shape {text!r}: every dimension must be >= 1")
+    return shape
 
 
 @contextmanager

@@ -16,12 +16,16 @@ from noisewalk.validate import check_positive_int
 @app.command()
 def sites(
     model: Annotated[str, typer.Option(help="Model name (see `noisewalk models`).")] = "lenet5",
-    input_shape: Annotated[str | None, typer.Option(help="C,H,W of the input; default from --data.")] = None,
+    input_shape: Annotated[
+        str | None, typer.Option(help="C,H,W of an image, or a token model's sequence length; default from --data.")
+    ] = None,
     data: Annotated[str, typer.Option(help="Dataset whose input shape and classes to use.")] = "digits",
     data_root: Annotated[str | None, typer.Option(help="Folder holding the dataset files.")] = None,
     num_classes: Annotated[int | None, typer.Option(help="Classes (default: the dataset's).")] = None,
     batchnorm: Annotated[bool, typer.Option(help="Build the model with batch-norm and count it as sites.")] = False,
-    method: Annotated[str, typer.Option(help="fx (trace the graph) or hooks (leaf-module hooks).")] = "fx",
+    method: Annotated[
+        str, typer.Option(help="auto (fx, else hooks), fx (trace the graph) or hooks (leaf-module hooks).")
+    ] = "auto",
     all_models: Annotated[
         bool, typer.Option("--all", help="Every noisewalk model, each on its example input (or --input-shape).")
     ] = False,
@@ -59,7 +63,7 @@ def sites(
         out_console.print_json(json.dumps({"models": listed} if all_models else listed[0]))
         return
     for name, s, rows in found:
-        table = Table(title=f"{len(rows)} noise sites of {name} (input {s[0]}x{s[1]}x{s[2]})")
+        table = Table(title=f"{len(rows)} noise sites of {name} (input {'x'.join(map(str, s))})")
         for col in ("index", "name", "op", "target"):
             table.add_column(col, justify="right" if col == "index" else "left")
         for row in rows:

@@ -16,6 +16,7 @@ from noisewalk.data import (  # noqa: F401  (registration)
     speech_commands,
     svhn,
     tiny_imagenet,
+    tokens,
 )
 from noisewalk.data.core import (
     DataSplits,

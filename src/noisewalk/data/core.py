@@ -15,10 +15,11 @@ Augment = Callable[[Tensor, torch.Generator | None], Tensor]
 
 @dataclass
 class TensorData:
-    """One split: images ``x`` (N, C, H, W) as stored, labels ``y`` (N,).
+    """One split: inputs ``x`` (N, ...) as stored, labels ``y`` (N,).
 
-    ``x / scale`` lies in [0, 1]; ``mean`` and ``std`` (per channel, on that scale)
-    normalize it.
+    Images are (N, C, H, W): ``x / scale`` lies in [0, 1]; ``mean`` and ``std`` (per
+    channel, on that scale) normalize it. Other inputs (token ids, sequences, features)
+    have empty ``mean`` and ``std``: batches are passed on as stored, integers included.
     """
 
     x: Tensor
@@ -33,8 +34,8 @@ class TensorData:
         return len(self.y)
 
     @property
-    def input_shape(self) -> tuple[int, int, int]:
-        return tuple(self.x.shape[1:])  # type: ignore[return-value]
+    def input_shape(self) -> tuple[int, ...]:
+        return tuple(self.x.shape[1:])
 
     @property
     def num_classes(self) -> int:
@@ -44,7 +45,10 @@ class TensorData:
         return TensorData(self.x.to(device), self.y.to(device), self.classes, self.mean, self.std, self.scale)
 
     def normalize(self, xb: Tensor) -> Tensor:
-        """Stored values -> normalized float32, as ``x * a + b`` per channel."""
+        """Stored values -> normalized float32, as ``x * a + b`` per channel; inputs without
+        normalization (empty ``mean``) unchanged."""
+        if not self.mean:
+            return xb
         if self._affine is None or self._affine[0].device != xb.device:
             std = torch.tensor(self.std, dtype=torch.float32, device=xb.device)
             mean = torch.tensor(self.mean, dtype=torch.float32, device=xb.device)
@@ -71,7 +75,7 @@ class DataSplits:
     """Augmentation the dataset is usually trained with (e.g. crop and flip)."""
 
     @property
-    def input_shape(self) -> tuple[int, int, int]:
+    def input_shape(self) -> tuple[int, ...]:
         return self.train.input_shape
 
     @property

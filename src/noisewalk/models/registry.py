@@ -6,6 +6,7 @@ from torch import nn
 
 from noisewalk.errors import InvalidParameterError
 from noisewalk.registry import Registry
+from noisewalk.sites.values import EXAMPLE_ATTRIBUTE, ExampleInput
 from noisewalk.validate import check_positive_int
 
 MODELS: Registry[nn.Module] = Registry("model")
@@ -48,11 +49,14 @@ def create_model(
     """
     factory = MODELS.get(name)
     check_positive_int("num_classes", num_classes, minimum=2)
-    if len(input_shape) != 3 or not all(isinstance(d, int) and d > 0 for d in input_shape):
+    if not input_shape or not all(isinstance(d, int) and not isinstance(d, bool) and d > 0 for d in input_shape):
         raise InvalidParameterError(
-            f"input_shape must be three positive integers (channels, height, width); got {input_shape!r}"
+            "input_shape must be positive integers, one sample's shape (channels, height, width for images, "
+            f"sequence length for token models); got {input_shape!r}"
         )
     model = factory(num_classes=num_classes, input_shape=tuple(input_shape), batchnorm=batchnorm, **kwargs)
+    if not isinstance(getattr(model, EXAMPLE_ATTRIBUTE, None), ExampleInput):
+        setattr(model, EXAMPLE_ATTRIBUTE, ExampleInput(tuple(input_shape)))
     # how to build it again: ``noisewalk.save`` writes this instead of pickling the model
     model._noisewalk_recipe = {
         "name": name,

@@ -111,7 +111,7 @@ def _recipe_matches(recipe: dict[str, Any], base: nn.Module) -> bool:
 
 def _without_noise_hooks(base: nn.Module) -> nn.Module:
     """A copy of ``base`` without the hooks ``inject(method="hooks")`` placed on it."""
-    from noisewalk.sites.inject import InputNoiseHook, OutputNoiseHook
+    from noisewalk.sites.hooks import InputNoiseHook, OutputNoiseHook
 
     hooked = [
         m
@@ -252,6 +252,8 @@ def load(path: str | Path, *, device: str | torch.device | None = None, trust: b
         exclude=list(inj["exclude"]) or None,
         leaf_modules=tuple(_import(q) for q in inj.get("leaf_modules", ())),
         inplace=True,
+        attention=inj.get("attention", "decompose"),
+        rnn=inj.get("rnn", "steps"),
         draws=inj.get("draws"),
     )
     saved = [(s["name"], s["op"]) for s in data["sites"]]

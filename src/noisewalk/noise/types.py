@@ -54,6 +54,9 @@ class Noise(nn.Module):
         self.executions = check_positive_int("executions", executions)
         self.draws = make_draws(draws)
         self.inplace = False
+        self.batch_dim = 0
+        """The dimension of the site's value that indexes the samples (set by ``inject``;
+        a per-sample ``sigma`` is laid along it)."""
         """Whether the noise may be added to the input tensor itself (set by ``inject`` where
         nothing else holds the site's value)."""
 
@@ -90,11 +93,12 @@ class Noise(nn.Module):
             return x
         s = self._sigma
         if isinstance(s, Tensor):
-            if s.shape[0] != x.shape[0]:
+            d = self.batch_dim
+            if s.shape[0] != x.shape[d]:
                 raise InvalidParameterError(
-                    f"per-sample sigma has {s.shape[0]} values but the batch has {x.shape[0]} samples"
+                    f"per-sample sigma has {s.shape[0]} values but the batch has {x.shape[d]} samples"
                 )
-            s = s.to(device=x.device, dtype=x.dtype).reshape(-1, *([1] * (x.dim() - 1)))
+            s = s.to(device=x.device, dtype=x.dtype).reshape(-1, *([1] * (x.dim() - 1 - d)))
         if self.executions > 1 and self.gaussian:
             s = s / math.sqrt(self.executions)  # the mean of n independent Gaussian perturbations
         return self.add_perturbation(x, s)

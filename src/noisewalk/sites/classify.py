@@ -1,8 +1,12 @@
 """Which operations are noise sites: the operation types, and how a module, a function or
 a graph node is classified (conv, linear, act, pool, norm, add, mul, matmul, ...).
 
-A value is a site only if it is a tensor computed from the model's input: shape-only
-operations, non-tensor values, and arithmetic with constants or parameters are not.
+A value is a site only if it is a floating-point tensor computed from the model's input:
+shape-only operations, non-tensor values (flags, shapes, devices), integer and boolean
+tensors (token ids, masks, indices), and arithmetic with constants or parameters are not.
+When the graph's values have been recorded on an example input (``node.meta["nw_value"]``,
+see :mod:`noisewalk.sites.values`), types decide; without one, the syntax of the graph does.
+An embedding lookup of token ids starts the computed values of a token model.
 Other layer types can be declared with :func:`register_site_module`.
 """
 
@@ -20,8 +24,31 @@ from torch.nn.modules import pooling as _pooling
 
 from noisewalk.validate import check_choice
 
-OP_TYPES = ("input", "conv", "linear", "act", "pool", "norm", "add", "mul", "matmul", "output")
-"""Operation types a site can have; any of them selects all sites of that type."""
+OP_TYPES = (
+    "input",
+    "conv",
+    "linear",
+    "act",
+    "pool",
+    "norm",
+    "add",
+    "mul",
+    "matmul",
+    "output",
+    "embed",
+    "scores",
+    "softmax",
+    "attend",
+    "attention",
+    "gate",
+    "state",
+)
+"""Operation types a site can have; any of them selects all sites of that type.
+
+Attention: ``scores`` (``QKᵀ``, scaled, with its mask or bias), ``softmax`` (the attention
+probabilities), ``attend`` (the attention-weighted sum of the values), ``attention`` (a
+fused attention call as one site). Recurrent layers: ``gate`` (gate pre-activations) and
+``state`` (hidden states). ``embed``: an embedding lookup's output."""
 
 # --- which operations are sites ---------------------------------------------------------
 
@@ -33,7 +60,11 @@ _MODULE_OPS: list[tuple[type[nn.Module], str]] = [
     (nn.GroupNorm, "norm"),
     (nn.LayerNorm, "norm"),
     (nn.LocalResponseNorm, "norm"),
+    (nn.Embedding, "embed"),
+    (nn.EmbeddingBag, "embed"),
 ]
+if hasattr(nn, "RMSNorm"):
+    _MODULE_OPS.append((nn.RMSNorm, "norm"))
 _MODULE_OPS += [
     (cls, "act")
     for cls in vars(_activation).values()
@@ -101,6 +132,9 @@ _FUNCTION_OPS: dict[Any, str] = {
     F.batch_norm: "norm",
     F.layer_norm: "norm",
     F.group_norm: "norm",
+    F.instance_norm: "norm",
+    F.embedding: "embed",
+    **({F.rms_norm: "norm"} if hasattr(F, "rms_norm") else {}),
     operator.add: "add",
     operator.iadd: "add",
     torch.add: "add",
@@ -120,6 +154,7 @@ _METHOD_OPS: dict[str, str] = {
     "tanh": "act",
     "tanh_": "act",
     "softmax": "act",
+    "log_softmax": "act",
     "add": "add",
     "add_": "add",
     "mul": "mul",
@@ -148,10 +183,25 @@ def register_site_module(cls: type[nn.Module], op: str) -> None:
         _REGISTERED_LEAVES.append(cls)
 
 
+# layers of other libraries known by name (used where they are kept whole: forward hooks)
+_NAMED_MODULE_OPS = {
+    ("transformers", "Conv1D"): "linear",  # GPT-2's linear layer, weight transposed
+}
+_ACTIVATION_LIBRARIES = ("transformers.activations", "timm.layers.activations")
+
+
 def module_op(module: nn.Module) -> str | None:
     for cls, op in _MODULE_OPS:
         if isinstance(module, cls):
             return op
+    cls = type(module)
+    library = cls.__module__.split(".")[0]
+    if (library, cls.__name__) in _NAMED_MODULE_OPS:
+        return _NAMED_MODULE_OPS[library, cls.__name__]
+    if cls.__module__.startswith(_ACTIVATION_LIBRARIES) and "Linear" not in cls.__name__:
+        return "act"
+    if cls.__name__.endswith("RMSNorm") or cls.__name__.endswith("LayerNorm"):
+        return "norm"
     return None
 
 
@@ -180,8 +230,26 @@ def node_op(node: fx.Node, gm: fx.GraphModule, activations: set[fx.Node]) -> str
     return op
 
 
+_FLOAT_KINDS = ("float", "floats")
+
+
+def value_kind(node: fx.Node) -> str | None:
+    """What the node computed on the example input: ``float`` (a floating-point tensor),
+    ``floats`` (a tuple or list holding some), ``int`` (an integer or boolean tensor),
+    ``other`` (anything else), or None when no example was run."""
+    info = node.meta.get("nw_value")
+    return info.kind if info is not None else None
+
+
+def is_typed(graph: fx.Graph) -> bool:
+    return any("nw_value" in n.meta for n in graph.nodes)
+
+
 def activation_nodes(graph: fx.Graph) -> set[fx.Node]:
-    """Nodes whose value is a tensor computed from the inputs (not a shape or a constant)."""
+    """Nodes whose value is a floating-point tensor computed from the inputs (not a shape,
+    a flag, a constant, a mask or token ids)."""
+    if is_typed(graph):
+        return _typed_activations(graph)
     out: set[fx.Node] = set()
     for node in graph.nodes:
         if node.op == "placeholder":
@@ -193,6 +261,37 @@ def activation_nodes(graph: fx.Graph) -> set[fx.Node]:
                 continue
             if any(a in out for a in node_inputs(node)):
                 out.add(node)
+    return out
+
+
+def _is_embedding(node: fx.Node, graph: fx.Graph) -> bool:
+    if node.op == "call_function":
+        return node.target is F.embedding
+    if node.op == "call_module":
+        root = graph.owning_module
+        return root is not None and isinstance(root.get_submodule(node.target), (nn.Embedding, nn.EmbeddingBag))
+    return False
+
+
+def _typed_activations(graph: fx.Graph) -> set[fx.Node]:
+    out: set[fx.Node] = set()
+    ids: set[fx.Node] = set()  # integer tensors computed from the inputs (token ids, indices)
+    for node in graph.nodes:
+        kind = value_kind(node)
+        if node.op == "placeholder":
+            if kind in _FLOAT_KINDS:
+                out.add(node)
+            elif kind == "int":
+                ids.add(node)
+            continue
+        if node.op not in ("call_module", "call_function", "call_method"):
+            continue
+        inputs = node_inputs(node)
+        if kind in _FLOAT_KINDS:
+            if any(a in out for a in inputs) or (_is_embedding(node, graph) and any(a in ids for a in inputs)):
+                out.add(node)
+        elif kind == "int" and any(a in ids or a in out for a in inputs):
+            ids.add(node)
     return out
 
 

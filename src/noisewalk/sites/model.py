@@ -195,7 +195,7 @@ class NoisyModel(nn.Module):
         For loops whose batches are fresh tensors that nothing else reads afterwards, such
         as those of noisewalk's loaders (``train`` and ``evaluate`` use this): it saves a
         copy of every batch."""
-        chosen = [self.noises[i] for i in self.select("input")]
+        chosen = [self.noises[s.index] for s in self._sites if s.op == "input"]  # none for token models
         saved = [noise.inplace for noise in chosen]
         for noise in chosen:
             noise.inplace = True
@@ -215,7 +215,11 @@ class NoisyModel(nn.Module):
         ``state_dict``: they load with ``strict=True`` into a fresh instance of the
         original model, without noisewalk (``torch.save`` it, or use
         ``noisewalk.export_weights``)."""
-        live = self.module.state_dict()
+        graphs = [getattr(self.module, k, None) for k in ("train_graph", "eval_graph")]
+        if all(isinstance(g, nn.Module) for g in graphs):  # a ModalGraph: one graph per mode
+            live = {**graphs[0].state_dict(), **graphs[1].state_dict()}
+        else:
+            live = self.module.state_dict()
         if self._base is None or self._base is self.module:
             if self.method == "hooks":
                 return live
