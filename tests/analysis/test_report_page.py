@@ -45,7 +45,7 @@ def test_report_of_noisy_training_study(synthetic_study, tmp_path):
     names = sorted(p.name for p in out.tables)
     assert names == sorted(
         f"page-{t}.{ext}"
-        for t in ("mu_summary", "mu_model_noise_bn", "mu_noisy_training", "pareto")
+        for t in ("mu_summary", "mu_model_noise_bn", "mu_noisy_training", "mu_comparison", "pareto")
         for ext in ("md", "csv")
     )
     csv = (tmp_path / "out" / "page-mu_noisy_training.csv").read_text().splitlines()

@@ -12,12 +12,12 @@ from scipy.special import expit
 from synthetic import networks
 
 from noisewalk.analysis import build_curves, configurations, fit_curve, fit_curves
+from noisewalk.analysis.batchfit import fit_midpoints
 from noisewalk.analysis.tables import comparison_table, mu_text, summary_table
 from noisewalk.analysis.uncertainty import (
     MAX_NETWORKS,
     compare,
     curve_interval,
-    fit_midpoints,
     mu_interval,
     mu_intervals,
     networks_needed,
