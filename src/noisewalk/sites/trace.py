@@ -196,9 +196,10 @@ def replace_attention(gm: fx.GraphModule, fused: bool) -> None:
 
 @dataclass
 class Found:
-    """A site found in a graph: after ``node``, or inside the site layer ``layer``."""
+    """A site: after a graph ``node`` (or, found with hooks, the output of the module ``node``),
+    or inside the site layer ``layer`` (its inner site ``inner``)."""
 
-    node: fx.Node
+    node: fx.Node | nn.Module | None
     name: str
     op: str
     target: str
