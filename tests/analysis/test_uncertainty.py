@@ -314,3 +314,19 @@ def test_comparisons_only_within_a_dataset_and_noise_type():
     nets += _spread_networks({"dataset": "digits", "noise": "multiplicative", "model": "mlp"}, 3.0, range(3))
     fitted = fit_curves([c for conf in configurations(nets) for c in build_curves(conf)], log=True)
     assert comparison_table(fitted) is None
+
+
+def test_status_and_report_print_the_networks_needed(tmp_path):
+    from synthetic import write_store
+    from typer.testing import CliRunner
+
+    from noisewalk.cli.commands import app
+
+    write_store(tmp_path / "s", walk=False, sites={"all": 0.5}, seeds=(0, 1, 2))
+    runner = CliRunner()
+    for command in (["report", str(tmp_path / "s")], ["status", str(tmp_path / "s"), "--precision", "0.1"]):
+        result = runner.invoke(app, command)
+        assert result.exit_code == 0, result.output
+        assert "95% CI over 3 networks" in result.output and "μ per network" in result.output
+    assert "networks for ±10%:" in result.output
+    assert "networks for ±5%" in (tmp_path / "s" / "report-mu_summary.csv").read_text()
