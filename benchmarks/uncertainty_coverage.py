@@ -10,6 +10,10 @@ measurement noise. The true μ is the fit of the mean curve of 40,000 networks. 
 * ``log/lin w``: curves logistic in log σ with a width of ``w`` decades, fitted in σ (the
   papers' fit of curves that fall over decades: the logistic does not model the shape).
 
+* ``study``: with ``--study DIR``, curves shaped like the networks of a study (each
+  simulated network one of the study's first curve's networks, chosen at random and
+  shifted along log σ by 0.1 · z in log μ), fitted as the study fits.
+
 For each case, number of networks and interval method it prints the share of
 ``--studies`` studies whose 95 % interval holds the true μ and the median half-width;
 then, for the comparison, the share of pairs of studies of the same configuration that
@@ -17,6 +21,7 @@ are flagged at 5 % and of pairs 30 % apart that are. Run::
 
     python benchmarks/uncertainty_coverage.py              # about a minute of CPU
     python benchmarks/uncertainty_coverage.py --methods bootstrap,jackknife,t,percentile
+    python benchmarks/uncertainty_coverage.py --study runs/fashion-lenet --cases study
 """
 
 from __future__ import annotations
@@ -43,6 +48,28 @@ def simulate(rng, studies, n, mu0, *, shape="log", width=0.15, spread=0.2, noise
     return np.clip(CHANCE + (top - CHANCE) * fall + noise * rng.standard_normal((studies, n, len(LEVELS))), 0, 1)
 
 
+def study_templates(folder):
+    """The levels, each network's accuracy and the fit's scale of a study's first curve."""
+    from noisewalk.analysis import build_curves, configurations
+    from noisewalk.analysis.uncertainty import repetition_matrix
+    from noisewalk.results import load_studies
+
+    (study, *_) = load_studies(folder)
+    curve = build_curves(configurations(study.networks)[0])[0]
+    _, acc, _ = repetition_matrix(curve)
+    return curve.sigma, acc[np.isfinite(acc).all(1)], bool(curve.config.get("log_fit"))
+
+
+def simulate_like(rng, shape, sigma, templates, spread=0.1, noise=0.003):
+    pick = rng.integers(0, len(templates), shape)
+    shift = spread * rng.standard_normal(shape) / np.log(10)  # decades
+    x = np.log10(sigma)
+    out = np.empty((*shape, len(sigma)))
+    for idx in np.ndindex(shape):
+        out[idx] = np.interp(x - shift[idx], x, templates[pick[idx]])
+    return np.clip(out + noise * rng.standard_normal(out.shape), 0, 1)
+
+
 def true_mu(mu0, *, log, shape, width):
     many = simulate(np.random.default_rng(12345), 1, 40000, mu0, shape=shape, width=width)[0]
     return float(fit_midpoints(LEVELS, many.mean(0), many.std(0), n_test=N_TEST, chance=CHANCE, log=log).mu[0])
@@ -62,22 +89,34 @@ def main() -> None:
     parser.add_argument("--networks", default="3,5,10")
     parser.add_argument("--methods", default="bootstrap,percentile")
     parser.add_argument("--cases", default=",".join(CASES))
+    parser.add_argument("--study", help="a study folder whose first curve's networks shape the 'study' case")
     args = parser.parse_args()
     ns = [int(v) for v in args.networks.split(",")]
     print(f"coverage of the 95 % interval over networks ({args.studies} studies each)")
     print(f"{'case':<14}{'networks':>9}  {'method':<11}{'coverage':>9}{'median ±':>10}{'CPU s':>7}")
     for case in args.cases.split(","):
-        shape, log, width = CASES[case]
-        truth = true_mu(0.4, log=log, shape=shape, width=width)
+        if case == "study":
+            sigma, templates, log = study_templates(args.study)
+            many = simulate_like(np.random.default_rng(123), (40000,), sigma, templates)
+            fit = fit_midpoints(sigma, many.mean(0), many.std(0), n_test=N_TEST, chance=CHANCE, log=log)
+            truth = float(fit.mu[0])
+        else:
+            shape, log, width = CASES[case]
+            sigma, truth = LEVELS, true_mu(0.4, log=log, shape=shape, width=width)
         for n in ns:
-            acc = simulate(np.random.default_rng(n), args.studies, n, 0.4, shape=shape, width=width)
+            if case == "study":
+                acc = simulate_like(np.random.default_rng(n), (args.studies, n), sigma, templates)
+            else:
+                acc = simulate(np.random.default_rng(n), args.studies, n, 0.4, shape=shape, width=width)
             for method in args.methods.split(","):
                 t = time.process_time()
-                ivs = mu_intervals(LEVELS, acc, n_test=N_TEST, chance=CHANCE, log=log, method=method)
+                ivs = mu_intervals(sigma, acc, n_test=N_TEST, chance=CHANCE, log=log, method=method)
                 cover = np.mean([iv.low <= truth <= iv.high for iv in ivs])
                 half = np.median([iv.rel_half_width for iv in ivs])
                 cpu = time.process_time() - t
                 print(f"{case:<14}{n:>9}  {method:<11}{cover:>9.3f}{100 * half:>9.0f}%{cpu:>7.1f}", flush=True)
+    if args.cases == "study":
+        return
     print(f"\ncomparisons at level 0.05 ({args.studies} pairs of studies each)")
     head = f"{'same: flagged':>14}{'(permutation)':>14}{'+30%: flagged':>15}{'(permutation)':>14}"
     print(f"{'case':<14}{'networks':>9}  {head}")

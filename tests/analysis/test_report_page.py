@@ -50,6 +50,10 @@ def test_report_of_noisy_training_study(synthetic_study, tmp_path):
     )
     csv = (tmp_path / "out" / "page-mu_noisy_training.csv").read_text().splitlines()
     assert csv[0].startswith("model,peak accuracy") and len(csv) == 3
+    summary = (tmp_path / "out" / "page-mu_summary.csv").read_text().splitlines()
+    assert "μ ± fit error,95% CI over networks,μ per network,networks for ±5%" in summary[0]
+    assert "CI over networks" in page and "μ compared between configurations" in page
+    assert len(out.precision) == 4 and all("CI over" in line for line in out.precision)
     assert 'href="page-mu_summary.md"' in page and "torch" in page and "&quot;what&quot;: &quot;synthetic&quot;" in page
 
 

@@ -136,26 +136,32 @@ def test_interval_in_linear_sigma_of_curves_falling_over_decades(n, width):
 # --------------------------------------------------------------------------- comparisons
 
 
-def _compare_sims(n, ratio, seed):
-    rng = np.random.default_rng(seed)
-    a = mu_intervals(LEVELS, simulate(rng, STUDIES, n, 0.4), n_test=N_TEST, chance=CHANCE, log=True)
-    b = mu_intervals(LEVELS, simulate(rng, STUDIES, n, 0.4 * ratio), n_test=N_TEST, chance=CHANCE, log=True)
-    return [compare(x, y, level=0.05) for x, y in zip(a, b, strict=True)]
+@pytest.fixture(scope="module")
+def ten_network_studies():
+    """Intervals of 200 simulated studies of 10 networks each, three times: two of one
+    configuration (μ 0.4) and one 30 % higher (200 resamples each, to keep this quick)."""
+    rng = np.random.default_rng(1)
+    return [
+        mu_intervals(LEVELS, simulate(rng, STUDIES, 10, mu), n_test=N_TEST, chance=CHANCE, log=True, resamples=200)
+        for mu in (0.4, 0.4, 0.52)
+    ]
 
 
-def test_comparison_flags_a_30_percent_difference_with_ten_networks_each():
+def test_comparison_flags_a_30_percent_difference_with_ten_networks_each(ten_network_studies):
     """Spread between networks 20 % of μ (as LeNet-5 on Fashion-MNIST): μ 30 % higher is
     flagged in most of 200 simulated pairs of studies, and the interval of the ratio
     holds the true ratio about 95 % of the time."""
-    results = _compare_sims(10, 1.3, seed=1)
-    assert np.mean([c.significant for c in results]) >= 0.7
-    assert 0.90 <= np.mean([c.low <= 1.3 <= c.high for c in results]) <= 0.99
+    a, _, c = ten_network_studies
+    results = [compare(x, y, level=0.05) for x, y in zip(a, c, strict=True)]
+    assert np.mean([r.significant for r in results]) >= 0.7
+    assert 0.90 <= np.mean([r.low <= 1.3 <= r.high for r in results]) <= 0.99
 
 
-def test_comparison_of_one_configuration_with_itself_flags_at_about_the_level():
-    results = _compare_sims(10, 1.0, seed=2)
-    assert 0.02 <= np.mean([c.significant for c in results]) <= 0.09
-    assert np.mean([c.permutation_p < 0.05 for c in results]) <= 0.09
+def test_comparison_of_one_configuration_with_itself_flags_at_about_the_level(ten_network_studies):
+    a, b, _ = ten_network_studies
+    results = [compare(x, y, level=0.05) for x, y in zip(a, b, strict=True)]
+    assert 0.02 <= np.mean([r.significant for r in results]) <= 0.09
+    assert np.mean([r.permutation_p < 0.05 for r in results]) <= 0.09
 
 
 def test_comparison_agrees_with_its_interval():
@@ -314,3 +320,19 @@ def test_comparisons_only_within_a_dataset_and_noise_type():
     nets += _spread_networks({"dataset": "digits", "noise": "multiplicative", "model": "mlp"}, 3.0, range(3))
     fitted = fit_curves([c for conf in configurations(nets) for c in build_curves(conf)], log=True)
     assert comparison_table(fitted) is None
+
+
+def test_status_and_report_print_the_networks_needed(tmp_path):
+    from synthetic import write_store
+    from typer.testing import CliRunner
+
+    from noisewalk.cli.commands import app
+
+    write_store(tmp_path / "s", walk=False, sites={"all": 0.5}, seeds=(0, 1, 2))
+    runner = CliRunner()
+    for command in (["report", str(tmp_path / "s")], ["status", str(tmp_path / "s"), "--precision", "0.1"]):
+        result = runner.invoke(app, command)
+        assert result.exit_code == 0, result.output
+        assert "95% CI over 3 networks" in result.output and "μ per network" in result.output
+    assert "networks for ±10%:" in result.output
+    assert "networks for ±5%" in (tmp_path / "s" / "report-mu_summary.csv").read_text()

@@ -23,9 +23,9 @@ module measures it over a curve's networks (its repetitions):
   whose μ also moves with the weights the networks' spread gives the mean curve. See
   ``docs/guide.md``, "Reading μ's uncertainty", for the numbers;
 * **comparisons** (:func:`compare`): the ratio of two configurations' μ with its
-  interval and a test (Welch's t on log μ with the intervals' standard errors, so
-  "significant" means the interval excludes no difference), and a permutation test over
-  the per-network μ beside it;
+  interval and a test (Welch's t on log μ with the intervals' standard errors, so the
+  difference is significant exactly when the ratio's interval excludes 1), and a
+  permutation test over the per-network μ beside it;
 * **networks needed** (:func:`networks_needed`): from a curve's network-to-network
   spread, the fewest networks whose interval is at most ± ``precision`` of μ.
 
