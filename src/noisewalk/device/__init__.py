@@ -13,7 +13,8 @@ beside activation noise (:mod:`noisewalk.sites`):
 * :mod:`~noisewalk.device.analog`: ``to_analog`` and the :class:`AnalogLayers` handle;
 * :mod:`~noisewalk.device.evaluate`: accuracy over inference time, weight noise curves
   and walking weight noise;
-* :mod:`~noisewalk.device.plots`: their plots.
+* :mod:`~noisewalk.device.plots`: their plots;
+* :mod:`~noisewalk.device.spec`: the same settings as typed sections for study specs.
 """
 
 from __future__ import annotations

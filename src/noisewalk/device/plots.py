@@ -78,7 +78,8 @@ def plot_layer_midpoints(
     """The midpoint ``mu`` per layer with its uncertainty, one line of markers per entry of
     ``series`` (``label -> (layer names, mu, mu_err)``), on a log axis by default. A layer
     without a midpoint in range (``mu`` NaN) gets a hollow marker at the top of the plot;
-    ``sigma_max``, the largest level measured, is drawn as a dashed line."""
+    ``sigma_max``, the largest level measured, is drawn as a dashed line where a layer has
+    no midpoint."""
     if not series:
         raise InvalidParameterError("series must hold at least one entry")
     plt = _pyplot()
@@ -98,7 +99,7 @@ def plot_layer_midpoints(
         color = colors[k % len(colors)]
         ax.errorbar(xs, mu, yerr=[lower, err], fmt="o-", ms=6, lw=1.4, capsize=4, color=color, label=label)
         missing += [(xi, color) for xi, m in zip(xs, mu, strict=True) if not np.isfinite(m)]
-    if sigma_max is not None:
+    if sigma_max is not None and missing:
         ax.axhline(sigma_max, ls="--", lw=1.0, color="grey", label="largest level measured")
     if log:
         from matplotlib.ticker import FuncFormatter
