@@ -50,6 +50,7 @@ def test_an_unwritable_out_is_one_line(tmp_path, study):
         "train": ["train", "--epochs", "1", "--sigma", "1", "--out", blocker / "study"],
         "report": ["report", folder, "--out", blocker / "report.html"],
         "export": ["export", folder, "--out", blocker / "trials.csv"],
+        "robustness": ["robustness", "--epochs", "1", "--repeats", "1", "--device", "cpu", "--out", blocker / "r"],
     }
     for command, args in cases.items():
         result = invoke(*args)
