@@ -135,9 +135,10 @@ def driver_only(tmp: Path) -> None:
     assert wait_for(lambda: training_in_progress(folder), proc)
     before = done_trials(folder)
     os.kill(proc.pid, signal.SIGKILL)
-    proc.communicate()
+    proc.wait()  # its workers may still hold its output pipes
     left = left_behind(proc.pid, wait=30.0)
     kill_session(proc.pid)
+    proc.communicate()
     rerun, after = finish(args, folder)
     record(
         "SIGKILL of the driver only (`--workers 2`)",
@@ -272,22 +273,24 @@ def damaged_dataset_file(tmp: Path) -> None:
 
 
 def main() -> None:
+    """``fault_run.py [FOLDER [STEP ...]]``: every step, or those named (function names)."""
     base = Path(sys.argv[1]) if len(sys.argv) > 1 else Path(tempfile.mkdtemp(prefix="noisewalk-faults-"))
     base.mkdir(parents=True, exist_ok=True)
     os.environ["NOISEWALK_CACHE"] = str(base / "cache")
     np.random.seed(0)
-    for step in (
-        killpg_three_times,
-        driver_only,
-        lambda t: ctrl_c(t, 1),
-        lambda t: ctrl_c(t, 2),
-        lambda t: ctrl_c(t, 1, signal.SIGTERM),
-        disk_full,
-        read_only_output,
-        damaged_checkpoint,
-        damaged_dataset_file,
-    ):
-        step(base)
+    steps = {
+        "killpg_three_times": killpg_three_times,
+        "driver_only": driver_only,
+        "ctrl_c_one_worker": lambda t: ctrl_c(t, 1),
+        "ctrl_c_two_workers": lambda t: ctrl_c(t, 2),
+        "sigterm": lambda t: ctrl_c(t, 1, signal.SIGTERM),
+        "disk_full": disk_full,
+        "read_only_output": read_only_output,
+        "damaged_checkpoint": damaged_checkpoint,
+        "damaged_dataset_file": damaged_dataset_file,
+    }
+    for name in sys.argv[2:] or list(steps):
+        steps[name](base)
     columns = list(ROWS[0])
     print()
     print("| " + " | ".join(columns) + " |")
