@@ -45,6 +45,22 @@ def reference(tmp_path_factory):
     return spec, rows, (tmp / "study" / "checkpoints" / f"{job}.pt").read_bytes(), job
 
 
+def test_a_damaged_checkpoint_of_a_finished_network_in_a_report(tmp_path, reference):
+    """The report reads every finished network's weights: a damaged file is one line naming it."""
+    spec, _, _, job = reference
+    folder = tmp_path / "study"
+    run_study(spec, folder)
+    checkpoint = folder / "checkpoints" / f"{job}.pt"
+    checkpoint.write_bytes(b"garbage")
+    result = CliRunner().invoke(app, ["report", str(folder), "--out", str(tmp_path / "report.html")])
+    assert result.exit_code == 2, result.output
+    no_traceback(result.output)
+    assert f"checkpoint {checkpoint} is damaged" in " ".join(result.output.split())
+    checkpoint.rename(checkpoint.with_name(f"{job}.pt.damaged"))  # as the message says
+    again = CliRunner().invoke(app, ["report", str(folder), "--out", str(tmp_path / "report.html")])
+    assert again.exit_code == 0, again.output
+
+
 @pytest.mark.parametrize("damage", list(DAMAGE))
 def test_a_damaged_checkpoint_is_set_aside_and_the_network_trained_again(tmp_path, reference, damage):
     spec, expected, good, job = reference

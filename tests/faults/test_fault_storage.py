@@ -16,7 +16,7 @@ from typer.testing import CliRunner
 
 from noisewalk.cli import app
 from noisewalk.errors import StorageError
-from noisewalk.results import readonly
+from noisewalk.results import database
 from noisewalk.results.store import Store
 from noisewalk.sweep.runner import run_study
 from noisewalk.sweep.spec import read_spec
@@ -50,6 +50,7 @@ def test_an_unwritable_out_is_one_line(tmp_path, study):
         "train": ["train", "--epochs", "1", "--sigma", "1", "--out", blocker / "study"],
         "report": ["report", folder, "--out", blocker / "report.html"],
         "export": ["export", folder, "--out", blocker / "trials.csv"],
+        "robustness": ["robustness", "--epochs", "1", "--repeats", "1", "--device", "cpu", "--out", blocker / "r"],
     }
     for command, args in cases.items():
         result = invoke(*args)
@@ -103,7 +104,7 @@ def test_read_only_storage_simulated(tmp_path, study, monkeypatch):
             raise sqlite3.OperationalError("unable to open database file")
         return connect(database, *args, **kwargs)
 
-    monkeypatch.setattr(readonly.sqlite3, "connect", refusing)
+    monkeypatch.setattr(database.sqlite3, "connect", refusing)
     status = invoke("status", folder)
     assert status.exit_code == 0 and "4 done" in status.output
     report = invoke("report", folder, "--out", tmp_path / "report.html")
@@ -159,7 +160,7 @@ def test_a_full_database_simulated(tmp_path, monkeypatch):
     def record(self, outcome):
         calls.append(outcome)
         if len(calls) == 2:
-            with self._writing():
+            with database.transaction(self.db, self.path):
                 self.db.execute("UPDATE jobs SET status='done' WHERE job_id=?", (outcome.job_id,))
                 raise sqlite3.OperationalError("database or disk is full")
         return real(self, outcome)

@@ -41,7 +41,7 @@ def robustness(
     """
     from noisewalk.data import create_dataset
     from noisewalk.measure.robustness import run_mismatch
-    from noisewalk.results.files import save_run
+    from noisewalk.results.files import check_writable, save_run
     from noisewalk.train.loop import resolve_device
 
     with errors():
@@ -63,6 +63,7 @@ def robustness(
             for mode in modes
         }
         dev = resolve_device(device)
+        check_writable(out / "results.json", option="--out")  # before any training
         splits = create_dataset(specs[modes[0]].data.name, root=specs[modes[0]].data.root)
         results = {}
         networks = {m: repeats * (1 if m == "none" else len(levels)) for m in modes}
@@ -85,7 +86,8 @@ def robustness(
         "sigma_inf": inf_levels,
         "specs": {m: s.model_dump(mode="json") for m, s in specs.items()},
     }
-    record = save_run(out, kind="robustness", config=config, results=results, device=dev)
+    with errors():
+        record = save_run(out, kind="robustness", config=config, results=results, device=dev)
     if as_json:
         sys.stdout.write(record.read_text())
         return

@@ -23,8 +23,8 @@ from pathlib import Path
 from typing import Any
 
 from noisewalk.errors import InvalidParameterError
+from noisewalk.results.database import connect_readonly
 from noisewalk.results.model import GLOBAL_SITE, Evaluation, Network, Study
-from noisewalk.results.readonly import connect_readonly
 
 DB_NAME = "study.sqlite"
 SCHEMA_VERSIONS = ("1",)

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import torch
 from torch import Tensor
 
 from noisewalk.data import DataSplits
-from noisewalk.errors import InvalidParameterError
+from noisewalk.errors import InvalidParameterError, storage_error
 from noisewalk.models.build import noisy_network
 from noisewalk.results.model import Network
 from noisewalk.sites import NoisyModel
@@ -40,7 +41,17 @@ def restore_network(network: Network, data: DataSplits) -> NoisyModel:
 
 def checkpoint_weights(path: str | Path) -> dict[str, Tensor]:
     """The model weights in a checkpoint file: a state dict, or a training state's ``model``."""
-    state = torch.load(path, map_location="cpu", weights_only=True)
+    try:
+        with warnings.catch_warnings():  # torch's remarks on a damaged file's pickle protocol
+            warnings.simplefilter("ignore")
+            state = torch.load(path, map_location="cpu", weights_only=True)
+    except OSError as exc:
+        raise storage_error(path, exc, doing="read") from None
+    except Exception as exc:
+        raise InvalidParameterError(
+            f"checkpoint {path} is damaged ({type(exc).__name__}); move it aside (rename it to"
+            f" {Path(path).name}.damaged): its network is then left out"
+        ) from None
     if isinstance(state, dict) and isinstance(state.get("model"), dict):
         state = state["model"]
     if not isinstance(state, dict):

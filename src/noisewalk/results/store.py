@@ -19,16 +19,15 @@ import io
 import json
 import sqlite3
 from collections import Counter
-from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Iterable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from noisewalk.errors import InvalidParameterError, require, spelling, storage_error
 from noisewalk.models.quant import quant_label
+from noisewalk.results.database import connect_readonly, transaction
 from noisewalk.results.files import environment, jsonable, write_atomic, write_json
-from noisewalk.results.readonly import connect_readonly
 from noisewalk.validate import check_choice
 
 if TYPE_CHECKING:
@@ -167,20 +166,14 @@ class Store:
                     self.db.execute("ALTER TABLE trials ADD COLUMN spec TEXT")
                 self.db.commit()
             except (OSError, sqlite3.Error) as exc:
-                fix = spelling("choose a writable folder", "choose a writable folder (--out)")
-                raise storage_error(f"the study folder {self.root}", exc, fix=fix) from None
+                out = spelling("", " (--out)")
+                if isinstance(exc, sqlite3.DatabaseError) and not isinstance(exc, sqlite3.OperationalError):
+                    msg = f"{self.path} is not a results store ({exc}); move it aside, or choose another folder{out}"
+                    raise InvalidParameterError(msg) from None
+                raise storage_error(
+                    f"the study folder {self.root}", exc, fix=f"choose a writable folder{out}"
+                ) from None
         self.db.row_factory = sqlite3.Row
-
-    @contextmanager
-    def _writing(self) -> Iterator[None]:
-        """One transaction; a full disk, a lost quota or read-only storage end it as one
-        :class:`~noisewalk.errors.StorageError` naming the database (nothing of it is written)."""
-        try:
-            with self.db:
-                yield
-        except (OSError, sqlite3.OperationalError) as exc:
-            then = "the trials finished so far are kept: run the same command again to continue"
-            raise storage_error(self.path, exc, then=then) from None
 
     # -- lifetime --
     def close(self) -> None:
@@ -208,7 +201,7 @@ class Store:
         self.spec_name = spec.get("name")
         specs = self.info().get("specs", {})
         specs[str(self.spec_name)] = spec
-        with self._writing():
+        with transaction(self.db, self.path):
             self.db.execute("INSERT OR REPLACE INTO study VALUES ('spec', ?)", (_json(spec),))
             self.db.execute("INSERT OR REPLACE INTO study VALUES ('specs', ?)", (_json(specs),))
             self.db.execute("INSERT OR REPLACE INTO study VALUES ('environment', ?)", (_json(environment()),))
@@ -225,7 +218,7 @@ class Store:
     def add_jobs(self, jobs: Iterable[TrainingJob]) -> int:
         """Insert jobs and trials that are not stored yet; returns the number of new trials."""
         new = 0
-        with self._writing():
+        with transaction(self.db, self.path):
             for job in jobs:
                 training = job.config["training"]
                 recipe = (
@@ -263,7 +256,7 @@ class Store:
 
     def reset_interrupted(self) -> int:
         """Jobs and trials left ``running`` by a driver that died go back to ``pending``."""
-        with self._writing():
+        with transaction(self.db, self.path):
             n = self.db.execute("UPDATE trials SET status='pending' WHERE status='running'").rowcount
             self.db.execute("UPDATE jobs SET status='pending' WHERE status='running'")
         return n
@@ -279,7 +272,7 @@ class Store:
         return {t for t, status in self.statuses(trial_ids).items() if status in wanted}
 
     def mark_running(self, job_id: str, trial_ids: Iterable[str]) -> None:
-        with self._writing():
+        with transaction(self.db, self.path):
             self.db.execute(
                 "UPDATE jobs SET status='running', attempts=attempts+1, started_at=COALESCE(started_at, ?)"
                 " WHERE job_id=?",
@@ -290,7 +283,7 @@ class Store:
     def record(self, outcome: JobOutcome) -> None:
         """Write a job's outcome and all its trials in one transaction."""
         now = _now()
-        with self._writing():
+        with transaction(self.db, self.path):
             self.db.execute(
                 "UPDATE jobs SET status=?, resumed_from=?, history=?, train_accuracy=?, clean_accuracy=?,"
                 " train_seconds=?, n_test=?, num_classes=?, device=?, worker=?, environment=?, error=?, traceback=?,"

@@ -1,4 +1,5 @@
-"""Opening a study's SQLite database for reading, wherever it lies.
+"""A study's SQLite database where storage fails: transactions that end in one line
+naming the database and the fix, and reading from read-only storage.
 
 A database in WAL mode is normally read through its ``-shm`` (shared-memory index) file,
 which a reader creates when it is missing. On read-only storage (a read-only mount, an
@@ -15,6 +16,8 @@ from __future__ import annotations
 import shutil
 import sqlite3
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from noisewalk.errors import InvalidParameterError, storage_error
@@ -73,3 +76,16 @@ def connect_readonly(path: str | Path, *, timeout: float = 30.0) -> sqlite3.Conn
     except (OSError, sqlite3.Error) as exc:
         cause = first if isinstance(exc, sqlite3.Error) else exc
         raise storage_error(path, cause, doing="read", fix="check that it exists and that you may read it") from None
+
+
+@contextmanager
+def transaction(db: sqlite3.Connection, path: str | Path) -> Iterator[None]:
+    """One transaction on ``db`` (the database ``path``); a full disk, a lost quota or
+    read-only storage end it as one :class:`~noisewalk.errors.StorageError` naming the
+    database (nothing of the transaction is written)."""
+    try:
+        with db:
+            yield
+    except (OSError, sqlite3.OperationalError) as exc:
+        then = "the trials finished so far are kept: run the same command again to continue"
+        raise storage_error(path, exc, then=then) from None
