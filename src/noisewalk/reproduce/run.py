@@ -23,6 +23,7 @@ from noisewalk.reproduce.registry import analyse
 from noisewalk.sweep.spec import AdaptiveGrid, Spec, parse_spec
 
 TRAIN_IMAGES = {"digits": 1437, "mnist": 60000, "fashion_mnist": 60000, "cifar10": 50000, "svhn": 73257}
+TEST_IMAGES = {"digits": 360, "mnist": 10000, "fashion_mnist": 10000, "cifar10": 10000, "svhn": 26032}
 INPUT_SHAPES = {
     "digits": (1, 8, 8),
     "mnist": (1, 28, 28),
@@ -76,17 +77,24 @@ def _levels(spec: Spec) -> float:
 
 
 def estimate_cost(specs: dict[str, Spec]) -> Cost:
+    """Networks trained and CPU time: training, and evaluation at every trial's level (a
+    test image with noise costs about half a training image)."""
     networks, image_epochs, hours = 0, 0.0, 0.0
     for spec in specs.values():
         per = len(spec.seed_list) * len(spec.variants)
-        if spec.training.noise is not TrainNoise.NONE:
+        levels = _levels(spec) if isinstance(spec.sigma, AdaptiveGrid) else len(spec.sigma.levels())
+        if spec.training.noise is TrainNoise.NONE:
+            trials = per * levels * _selections(spec)
+        else:
             per = math.ceil(per * _levels(spec) * _selections(spec))
+            trials = per
         images = spec.data.train_subset or TRAIN_IMAGES.get(spec.data.name, 50000)
         ie = per * spec.training.epochs * images
+        tested = trials * spec.evaluation.repeats * TEST_IMAGES.get(spec.data.name, 10000) / 2
         rate = CPU_RATE.get(spec.model.name, 20.0) / (3 if spec.quant is not None else 1)
         networks += per
         image_epochs += ie
-        hours += ie / rate / 3600
+        hours += (ie + tested) / rate / 3600
     return Cost(networks, image_epochs, hours)
 
 
