@@ -55,12 +55,13 @@ def noisy_training(folder: Path, specs: dict[str, Spec], *, models: list[str] | 
         ]
         details.append([m, _mu_text(c), _mu_text(n)])
         shown = {k: v for k, v in (("without noisy training", c), ("with noisy training", n)) if v is not None}
+        data = specs[clean if clean in specs else noisy].data.name
         if shown:
             out.figures.append(
                 plots.accuracy_curves(
                     shown,
                     folder / f"curves_{m}.png",
-                    title=f"{m} on {specs[clean if clean in specs else noisy].data.name}: global additive noise",
+                    title=f"{plots.pretty(m)} on {plots.pretty(data)}: global additive noise",
                 )
             )
     out.tables["μ with its fit uncertainty"] = (["model", "without noisy training", "with noisy training"], details)
@@ -171,7 +172,9 @@ def global_noise(folder: Path, specs: dict[str, Spec]) -> Outcome:
         part = {k: v for k, v in shown.items() if f"/ {data} /" in k}
         if part:
             out.figures.append(
-                plots.accuracy_curves(part, folder / f"curves_{data}.png", title=f"Global noise on {data}")
+                plots.accuracy_curves(
+                    part, folder / f"curves_{data}.png", title=f"Global noise on {plots.pretty(data)}"
+                )
             )
     return out
 
