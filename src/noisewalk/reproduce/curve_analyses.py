@@ -24,6 +24,8 @@ def _one(folder: Path, study: str) -> Curve | None:
 def _mu_text(c: Curve | None) -> str:
     if c is None:
         return "not run"
+    if not c.networks:
+        return "not finished"
     if not c.fit.in_range:
         return f"no μ in range ({c.fit.reason})"
     return f"{c.fit.mu:.3g} (±{100 * c.fit.rel_err:.0f} %)"
