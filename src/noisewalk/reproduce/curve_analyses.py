@@ -24,6 +24,8 @@ def _one(folder: Path, study: str) -> Curve | None:
 def _mu_text(c: Curve | None) -> str:
     if c is None:
         return "not run"
+    if not c.networks:
+        return "not finished"
     if not c.fit.in_range:
         return f"no μ in range ({c.fit.reason})"
     return f"{c.fit.mu:.3g} (±{100 * c.fit.rel_err:.0f} %)"
@@ -51,16 +53,17 @@ def noisy_training(folder: Path, specs: dict[str, Spec], *, models: list[str] | 
             Row(f"{m}: μ without noisy training", mu0, ours0),
             Row(f"{m}: μ with noisy training", mu1, ours1),
             Row(f"{m}: gain of noisy training (μ ratio)", mu1 / mu0, gain, reference=1.0),
-            Row(f"{m}: peak accuracy", paper.HN_PEAK[m], _get(c, "accuracy"), percent=True),
+            Row(f"{m}: peak accuracy", paper.HN_PEAK[m], _get(c, "clean"), percent=True),
         ]
         details.append([m, _mu_text(c), _mu_text(n)])
         shown = {k: v for k, v in (("without noisy training", c), ("with noisy training", n)) if v is not None}
+        data = specs[clean if clean in specs else noisy].data.name
         if shown:
             out.figures.append(
                 plots.accuracy_curves(
                     shown,
                     folder / f"curves_{m}.png",
-                    title=f"{m} on {specs[clean if clean in specs else noisy].data.name}: global additive noise",
+                    title=f"{plots.pretty(m)} on {plots.pretty(data)}: global additive noise",
                 )
             )
     out.tables["μ with its fit uncertainty"] = (["model", "without noisy training", "with noisy training"], details)
@@ -96,12 +99,12 @@ def qat(folder: Path, specs: dict[str, Spec], *, scale: float = paper.HN_QAT_CON
 
     out.rows += [
         Row("fp32: μ", paper.HN_MU["lenet5"][0], _get(fp32, "mu")),
-        Row("fp32: peak accuracy", paper.HN_PEAK["lenet5"], _get(fp32, "accuracy"), percent=True),
+        Row("fp32: peak accuracy", paper.HN_PEAK["lenet5"], _get(fp32, "clean"), percent=True),
         Row(f"8-bit constant s={scale:g}: μ / fp32 μ", paper.HN_QAT_CONSTANT_GAIN, ratio(const8, fp32), reference=1.0),
         Row(
             f"8-bit constant s={scale:g}: peak accuracy",
             paper.HN_QAT_CONSTANT_ACC,
-            _get(const8, "accuracy"),
+            _get(const8, "clean"),
             percent=True,
         ),
         Row("8-bit dynamic: μ / fp32 μ", None, ratio(dyn8, fp32), expect="<1", paper_text="slightly below 1"),
@@ -115,12 +118,12 @@ def qat(folder: Path, specs: dict[str, Spec], *, scale: float = paper.HN_QAT_CON
     ]
     table = []
     for label, c in sorted(by.items(), key=lambda kv: (kv[1].quant or {}).get("quant_bits", 99)):
-        table.append([label, _mu_text(c), f"{100 * c.accuracy:.1f} %" if math.isfinite(c.accuracy) else "—"])
+        table.append([label, _mu_text(c), f"{100 * c.clean:.1f} %" if math.isfinite(c.clean) else "—"])
     out.tables["μ and peak accuracy per setting"] = (["setting", "μ", "peak accuracy"], table)
     if any(math.isfinite(c.mu) for c in by.values()):
         out.figures.append(
             plots.pareto(
-                {k: (c.accuracy, c.mu) for k, c in by.items()},
+                {k: (c.clean, c.mu) for k, c in by.items()},
                 folder / "pareto.png",
                 title="LeNet-5 on CIFAR-10: peak accuracy against μ",
             )
@@ -171,7 +174,9 @@ def global_noise(folder: Path, specs: dict[str, Spec]) -> Outcome:
         part = {k: v for k, v in shown.items() if f"/ {data} /" in k}
         if part:
             out.figures.append(
-                plots.accuracy_curves(part, folder / f"curves_{data}.png", title=f"Global noise on {data}")
+                plots.accuracy_curves(
+                    part, folder / f"curves_{data}.png", title=f"Global noise on {plots.pretty(data)}"
+                )
             )
     return out
 

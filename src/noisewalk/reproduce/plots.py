@@ -12,6 +12,21 @@ from noisewalk.measure.fit import logistic
 from noisewalk.reproduce.studies import Curve
 
 DPI = 300
+NAMES = {
+    "lenet5": "LeNet-5",
+    "vgg11": "VGG-11",
+    "resnet18": "ResNet-18",
+    "mlp": "MLP",
+    "cifar10": "CIFAR-10",
+    "mnist": "MNIST",
+    "fashion_mnist": "Fashion-MNIST",
+    "svhn": "SVHN",
+}
+
+
+def pretty(name: str) -> str:
+    """A model's or dataset's name as the papers print it."""
+    return NAMES.get(name, name)
 
 
 def _plt():

@@ -23,6 +23,7 @@ from noisewalk.reproduce.registry import analyse
 from noisewalk.sweep.spec import AdaptiveGrid, Spec, parse_spec
 
 TRAIN_IMAGES = {"digits": 1437, "mnist": 60000, "fashion_mnist": 60000, "cifar10": 50000, "svhn": 73257}
+TEST_IMAGES = {"digits": 360, "mnist": 10000, "fashion_mnist": 10000, "cifar10": 10000, "svhn": 26032}
 INPUT_SHAPES = {
     "digits": (1, 8, 8),
     "mnist": (1, 28, 28),
@@ -30,9 +31,14 @@ INPUT_SHAPES = {
     "cifar10": (3, 32, 32),
     "svhn": (3, 32, 32),
 }
-CPU_RATE = {"mlp": 6000.0, "lenet5": 550.0, "vgg11": 25.0, "resnet18": 20.0, "cnn_s": 800.0}
-"""Training images per second on one CPU core of a loaded machine (measured on this project's
-machine, forward, backward and the per-epoch test included), per model; QAT about a third."""
+CPU_RATE = {"mlp": 25000.0, "lenet5": 2500.0, "vgg11": 15.0, "resnet18": 40.0, "cnn_s": 3000.0}
+"""Training images per second on one idle CPU core (CPU time, forward, backward and the
+optimizer step; for CIFAR-sized inputs, MNIST-sized for the MLP), per model; QAT about a
+third. Measured on this project's machine for LeNet-5 and the MLP, scaled by the models'
+operation counts for VGG-11 and ResNet-18."""
+EVAL_COST = 2.5
+"""A test image evaluated with noise at every site costs about this many training images
+(the exact Gaussian draws at every site dominate; measured with LeNet-5 on CIFAR-10)."""
 
 
 @dataclass
@@ -42,7 +48,9 @@ class Cost:
     cpu_hours: float
 
     def text(self) -> str:
-        if self.cpu_hours < 1 / 60:
+        if self.cpu_hours < 1 / 3600:
+            t = "1 s"
+        elif self.cpu_hours < 1 / 60:
             t = f"{self.cpu_hours * 3600:.0f} s"
         elif self.cpu_hours < 1:
             t = f"{self.cpu_hours * 60:.0f} min"
@@ -50,7 +58,7 @@ class Cost:
             t = f"{self.cpu_hours:.1f} h"
         else:
             t = f"{self.cpu_hours / 24:.0f} days"
-        return f"{self.networks} networks, ~{t} on one CPU core"
+        return f"{self.networks} networks, {'<' if t == '1 s' else '~'}{t} of one CPU core"
 
 
 def _selections(spec: Spec) -> int:
@@ -76,17 +84,25 @@ def _levels(spec: Spec) -> float:
 
 
 def estimate_cost(specs: dict[str, Spec]) -> Cost:
+    """Networks trained and CPU time: training, and evaluation at every trial's level."""
     networks, image_epochs, hours = 0, 0.0, 0.0
     for spec in specs.values():
         per = len(spec.seed_list) * len(spec.variants)
-        if spec.training.noise is not TrainNoise.NONE:
+        levels = _levels(spec) if isinstance(spec.sigma, AdaptiveGrid) else len(spec.sigma.levels())
+        if spec.training.noise is TrainNoise.NONE:
+            trials = per * levels * _selections(spec)
+        else:
             per = math.ceil(per * _levels(spec) * _selections(spec))
+            trials = per
         images = spec.data.train_subset or TRAIN_IMAGES.get(spec.data.name, 50000)
         ie = per * spec.training.epochs * images
-        rate = CPU_RATE.get(spec.model.name, 20.0) / (3 if spec.quant is not None else 1)
+        tested = trials * spec.evaluation.repeats * TEST_IMAGES.get(spec.data.name, 10000) * EVAL_COST
+        shape = INPUT_SHAPES.get(spec.data.name, (3, 32, 32))
+        size = (784 if spec.model.name == "mlp" else 1024) / (shape[1] * shape[2])
+        rate = CPU_RATE.get(spec.model.name, 20.0) * size / (3 if spec.quant is not None else 1)
         networks += per
         image_epochs += ie
-        hours += ie / rate / 3600
+        hours += (ie + tested) / rate / 3600
     return Cost(networks, image_epochs, hours)
 
 

@@ -33,7 +33,7 @@ class Curve:
     std: list[float]
     fit: MidpointFit
     clean: float
-    """Mean noise-free accuracy of its networks."""
+    """Mean noise-free accuracy of its networks after their last epoch (the papers' peak accuracy)."""
     accuracy: float
     """Mean of the networks' reported accuracy (test accuracy over the last epochs)."""
     networks: int
