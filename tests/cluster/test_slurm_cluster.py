@@ -48,8 +48,9 @@ last_epochs = 2
 timeout_min = 10
 """
 
-# one network of about 45 s of training under a 20 s time limit: Slurm checks limits every
-# 30 s, so every attempt ends within 35 s, before the network is complete
+# one network of about 75 s of training (300 epochs) under a time limit of one minute: the
+# job is signalled 15 s before its limit, and as Slurm checks limits every 30 s, every
+# attempt ends within 75 s, before the network is complete
 OVERTIME = """
 name = "slurm-overtime"
 repetitions = 1
@@ -57,13 +58,12 @@ repetitions = 1
 kind = "explicit"
 values = [0.3, 1.0, 3.0]
 [training]
-epochs = 180
+epochs = 300
 batch_size = 4
 lr = 1e-3
 last_epochs = 2
 [executor.slurm]
 timeout_min = 1
-additional = { time = "0:20" }
 """
 
 

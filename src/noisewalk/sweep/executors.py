@@ -242,6 +242,14 @@ class _Requeueable:
         self.fn = fn
 
     def __call__(self, task: Any) -> Any:
+        from submitit.core.utils import UncompletedJobError
+
+        from . import worker
+
+        # submitit raises it from its signal handler when it will not requeue the job (too
+        # many time limits): the job must end without a result, to be submitted again
+        if UncompletedJobError not in worker.INTERRUPTIONS:
+            worker.INTERRUPTIONS = (*worker.INTERRUPTIONS, UncompletedJobError)
         return self.fn(task)
 
     def checkpoint(self, task: Any) -> Any:

@@ -90,6 +90,12 @@ class JobOutcome:
         )
 
 
+INTERRUPTIONS: tuple[type[BaseException], ...] = ()
+"""Exceptions with which an executor stops a running job from outside (submitit's, when Slurm
+signals a time limit and the job may not be requeued again): they end the job's process
+instead of becoming a failed result, so that the executor runs the job again."""
+
+
 def trial_seed(trial_id: str) -> int:
     """Seed of a trial's noise draws, from its ID: a trial's result depends on nothing else."""
     return int(trial_id, 16) % (2**63)
@@ -111,6 +117,8 @@ def run_job(task: JobTask) -> JobOutcome:
         torch.set_num_threads(task.threads)
     try:
         return _run(task)
+    except INTERRUPTIONS:
+        raise
     except Exception as exc:  # a failed job is a result, not a crash of the study
         return JobOutcome.failed(task, exc, traceback.format_exc())
     finally:
@@ -151,6 +159,8 @@ def _run(task: JobTask) -> JobOutcome:
             curve = evaluate(model, data.test, [t.sigma], repeats=t.repeats, sites=t.sites, device=dev,
                              seed=trial_seed(t.trial_id))
             trials.append(TrialOutcome(t.trial_id, curve.acc[0], time.perf_counter() - t0))
+        except INTERRUPTIONS:
+            raise
         except Exception as exc:
             trials.append(TrialOutcome(t.trial_id, None, time.perf_counter() - t0, f"{type(exc).__name__}: {exc}"))
     return JobOutcome(
