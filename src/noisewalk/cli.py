@@ -471,7 +471,9 @@ def report_cmd(
 def _sweep_report(curves, title: str) -> None:
     from .report import midpoint_table
 
-    rows = midpoint_table({f"{c.selection} (train noise {c.train_noise})": (c.fit, max(c.mean)) for c in curves})
+    rows = midpoint_table({  # curves with no finished trial (all failed) have nothing to show
+        f"{c.selection} (train noise {c.train_noise})": (c.fit, max(c.mean)) for c in curves if len(c.mean)
+    })
     if rows:
         _print_mu_table(rows, title)
 
