@@ -288,8 +288,8 @@ def ledger(out: Path) -> dict[str, str]:
     """The Slurm job of each training job in flight, by checkpoint path."""
     path = out / "slurm" / "noisewalk-jobs.json"
     try:
-        return {key: entry["job"] for key, entry in json.loads(path.read_text()).items()}
-    except (OSError, ValueError):
+        return {key: entry["job"] for key, entry in json.loads(path.read_text())["jobs"].items()}
+    except (OSError, ValueError, KeyError):
         return {}
 
 

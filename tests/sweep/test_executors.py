@@ -141,7 +141,8 @@ def test_the_ledger_survives_the_driver(tmp_path):
     again = _Ledger(tmp_path / "jobs.json")
     assert again.get("/study/checkpoints/a.pt") == {"job": "41", "task": "f1"}
     again.drop("/study/checkpoints/a.pt")
-    assert _Ledger(tmp_path / "jobs.json").entries == {}
+    again = _Ledger(tmp_path / "jobs.json")
+    assert again.entries == {} and again.taken == {"41"}  # its result is never taken again
     (tmp_path / "jobs.json").write_text("{not json")
     assert _Ledger(tmp_path / "jobs.json").entries == {}
 
