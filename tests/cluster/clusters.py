@@ -136,7 +136,7 @@ def start_driver(spec: Path, out: Path, *args: str, env: dict[str, str]) -> subp
                             stderr=subprocess.PIPE, start_new_session=True)
 
 
-def finish(proc: subprocess.Popen, timeout: float = 600) -> None:
+def finish(proc: subprocess.Popen, timeout: float = 1800) -> None:
     """Wait for a driver; it must complete the study."""
     try:
         _, err = proc.communicate(timeout=timeout)

@@ -48,7 +48,7 @@ def test_worker_killed_in_the_middle_of_a_training(ray_head, reference, tmp_path
     spec.write_text(FAULTS.format(repetitions=2))
     driver = start_driver(spec, out, "--executor", "ray", "--ray-address", ray_head.address, "--workers", "2",
                           env=ray_head.env)
-    wait_until(lambda: training_between(out, 2, 30) and ray_workers_running("run_job"), 300, driver,
+    wait_until(lambda: training_between(out, 2, 30) and ray_workers_running("run_job"), 900, driver,
                "a Ray worker in the middle of a training")
     victims = ray_workers_running("run_job")
     os.kill(victims[0], signal.SIGKILL)

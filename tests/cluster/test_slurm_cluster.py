@@ -48,23 +48,8 @@ last_epochs = 2
 timeout_min = 10
 """
 
-# one network of about 75 s of training (300 epochs) under a time limit of one minute: the
-# job is signalled 15 s before its limit, and as Slurm checks limits every 30 s, every
-# attempt ends within 75 s, before the network is complete
-OVERTIME = """
-name = "slurm-overtime"
-repetitions = 1
-[sigma]
-kind = "explicit"
-values = [0.3, 1.0, 3.0]
-[training]
-epochs = 300
-batch_size = 4
-lr = 1e-3
-last_epochs = 2
-[executor.slurm]
-timeout_min = 1
-"""
+# one network of 200 epochs (about 50 s of training on an idle core)
+OVERTIME = FAULTS.format(repetitions=1).replace("epochs = 40", "epochs = 200")
 
 
 def write_spec(tmp_path: Path, text: str) -> Path:
@@ -84,7 +69,7 @@ def mid_training(out: Path, epochs: int, proc) -> tuple[str, str]:
             return True
         return False
 
-    wait_until(check, 300, proc, "a job in the middle of its training")
+    wait_until(check, 900, proc, "a job in the middle of its training")
     return found["path"], ledger(out)[found["path"]]
 
 
@@ -135,18 +120,35 @@ def test_requeued_job(slurm, reference, tmp_path):
 
 
 def test_job_over_its_time_limit(slurm, reference, tmp_path):
+    # Slurm checks time limits every 30 s, so a job cannot be made to reach its limit at a
+    # chosen epoch by its --time alone; the test brings both events of a time limit about
+    # in the middle of a training: the warning signal Slurm sends before the limit
+    # (--signal=USR2@...), then, once the requeued job trains again, the limit itself
+    # (its time limit lowered below the time it has run).
     reference.start(OVERTIME)  # the local run beside the Slurm one
     spec, out = write_spec(tmp_path, OVERTIME), tmp_path / "study"
-    finish(start_driver(spec, out, "--executor", "slurm", env=slurm.env()), timeout=1200)
+    driver = start_driver(spec, out, "--executor", "slurm", env=slurm.env())
+    path, job = mid_training(out, 200, driver)
+    slurm.run("scancel", "--signal=USR2", job)  # what Slurm sends before the limit: submitit requeues
+    wait_until(lambda: slurm.queue().get(job) in ("PENDING", "REQUEUED"), 120, driver, "the job requeued")
+    before = epochs_done(out)[path]
+    wait_until(lambda: slurm.queue().get(job) == "RUNNING" and epochs_done(out)[path] > before + 1, 900, driver,
+               "the requeued job training again")
+    slurm.run("scontrol", "update", f"JobId={job}", "TimeLimit=0:01")  # it is now over its limit
+    finish(driver)
     ref = reference(OVERTIME)
     counts = audit(out, ref, evaluated_trials(out))
     assert counts == {"trials": 3, "lost": 0, "duplicated": 0}
     assert results(out) == ref
     logs = "".join(p.read_text() for p in (out / "slurm").glob("*_log.*"))
-    # submitit requeued it on the signal before the limit, or Slurm killed it at the limit
-    assert "this job is timed-out" in logs or "DUE TO TIME LIMIT" in logs
+    assert "this job is timed-out" in logs and f"Requeued job {job}" in logs  # submitit's requeue
+    # over its limit, the job is signalled at each of Slurm's checks: submitit requeues it up to
+    # three times, then stops it without a result (unless Slurm kills it first)
+    assert "timed-out too many times" in logs or "DUE TO TIME LIMIT" in logs
+    assert len(submissions(out)) == 2  # then the driver submitted it once more
     assert max_resumed(out) > 0
-    record_fault({"fault": "Slurm job over its time limit", **counts, "resumed": max_resumed(out)})
+    record_fault({"fault": "Slurm job over its time limit (signalled before it, then killed at it)", **counts,
+                  "resumed": max_resumed(out)})
 
 
 def test_driver_stopped_and_restarted_while_jobs_are_queued(slurm, reference, tmp_path):
@@ -164,7 +166,7 @@ def test_driver_stopped_and_restarted_while_jobs_are_queued(slurm, reference, tm
             return (sum(states.get(j) == "PENDING" for j in jobs) >= 1
                     and any(2 <= e <= 30 for e in epochs_done(out).values()))
 
-        wait_until(queued, 300, driver, "jobs running and queued")
+        wait_until(queued, 900, driver, "jobs running and queued")
         in_flight = set(ledger(out).values())
         os.killpg(driver.pid, stop)
         driver.wait(timeout=60)
