@@ -146,6 +146,12 @@ start() {
 }
 
 stop() {
+  # end the cluster's jobs first: a job outlives slurmd (its slurmstepd would run on)
+  if running "$DIR/slurmctld.pid" && running "$DIR/slurmd.pid"; then
+    export SLURM_CONF=$CONF
+    scancel --full --quiet $(squeue --noheader --format=%i 2>/dev/null) 2>/dev/null
+    wait_for 30 bash -c '[[ -z $(squeue --noheader --format=%i 2>/dev/null) ]]'
+  fi
   stop_daemon "$DIR/slurmd.pid"
   stop_daemon "$DIR/slurmctld.pid"
   stop_daemon "$DIR/munge/munged.pid"
