@@ -48,8 +48,9 @@ last_epochs = 2
 timeout_min = 10
 """
 
-# one network of 200 epochs (about 50 s of training on an idle core)
-OVERTIME = FAULTS.format(repetitions=1).replace("epochs = 40", "epochs = 200")
+# one network of 160 epochs (about 40 s of training on an idle core): over its limit, it still
+# trains for longer than the 30 s Slurm may take to notice
+OVERTIME = FAULTS.format(repetitions=1).replace("epochs = 40", "epochs = 160")
 
 
 def write_spec(tmp_path: Path, text: str) -> Path:
@@ -58,12 +59,12 @@ def write_spec(tmp_path: Path, text: str) -> Path:
     return path
 
 
-def mid_training(out: Path, epochs: int, proc) -> tuple[str, str]:
-    """Wait until a job is in the middle of its training; its checkpoint and Slurm job ID."""
+def mid_training(out: Path, last: int, proc) -> tuple[str, str]:
+    """Wait until a job has trained 2 to ``last`` epochs; its checkpoint and Slurm job ID."""
     found: dict[str, str] = {}
 
     def check() -> bool:
-        path = training_between(out, 2, epochs - 10)
+        path = training_between(out, 2, last)
         if path and path in ledger(out):
             found["path"] = path
             return True
@@ -89,7 +90,7 @@ def test_scancel_of_a_running_job(slurm, reference, tmp_path):
     reference.start(FAULTS.format(repetitions=4))  # the local run beside the Slurm one
     spec, out = write_spec(tmp_path, FAULTS.format(repetitions=2)), tmp_path / "study"
     driver = start_driver(spec, out, "--executor", "slurm", "--workers", "2", env=slurm.env())
-    path, job = mid_training(out, 40, driver)
+    path, job = mid_training(out, 30, driver)
     slurm.run("scancel", job)
     finish(driver)
     ref = reference(FAULTS.format(repetitions=4))
@@ -105,7 +106,7 @@ def test_requeued_job(slurm, reference, tmp_path):
     reference.start(FAULTS.format(repetitions=4))  # the local run beside the Slurm one
     spec, out = write_spec(tmp_path, FAULTS.format(repetitions=2)), tmp_path / "study"
     driver = start_driver(spec, out, "--executor", "slurm", "--workers", "2", env=slurm.env())
-    path, job = mid_training(out, 40, driver)
+    path, job = mid_training(out, 30, driver)
     slurm.run("scontrol", "requeue", job)
     finish(driver)
     ref = reference(FAULTS.format(repetitions=4))
@@ -128,7 +129,7 @@ def test_job_over_its_time_limit(slurm, reference, tmp_path):
     reference.start(OVERTIME)  # the local run beside the Slurm one
     spec, out = write_spec(tmp_path, OVERTIME), tmp_path / "study"
     driver = start_driver(spec, out, "--executor", "slurm", env=slurm.env())
-    path, job = mid_training(out, 200, driver)
+    path, job = mid_training(out, 15, driver)
     slurm.run("scancel", "--signal=USR2", job)  # what Slurm sends before the limit: submitit requeues
     wait_until(lambda: slurm.queue().get(job) in ("PENDING", "REQUEUED"), 120, driver, "the job requeued")
     before = epochs_done(out)[path]
