@@ -149,7 +149,7 @@ def test_job_over_its_time_limit(slurm, reference, tmp_path):
     assert logs.count("this job is timed-out") >= 2
     assert len(submissions(out)) == 2  # then the driver submitted it once more
     assert max_resumed(out) > 0
-    record_fault({"fault": "Slurm job over its time limit (signalled before it, then killed at it)", **counts,
+    record_fault({"fault": "Slurm job over its time limit (signalled before it, then over it)", **counts,
                   "resumed": max_resumed(out)})
 
 
