@@ -72,7 +72,7 @@ SlurmUser=root
 SlurmdUser=root
 AuthType=auth/munge
 CredType=cred/munge
-AuthInfo=socket=$SOCKET
+AuthInfo=socket=$SOCKET,cred_expire=10
 StateSaveLocation=$DIR/ctld
 SlurmdSpoolDir=$DIR/spool
 SlurmctldPidFile=$DIR/slurmctld.pid
@@ -89,13 +89,12 @@ AccountingStorageType=accounting_storage/none
 JobCompType=jobcomp/none
 MpiDefault=none
 SwitchType=switch/none
-LaunchParameters=use_interactive_step
 SchedulerType=sched/backfill
 SelectType=select/cons_tres
 SelectTypeParameters=CR_CPU
 ReturnToService=2
-# finished jobs stay visible to squeue for 30 s; time limits are checked often; killed
-# jobs get 5 s between SIGTERM and SIGKILL
+# finished jobs stay visible to squeue for 30 s; killed jobs get 5 s between SIGTERM and
+# SIGKILL; a requeued job may start again after 10 s (cred_expire above; Slurm's default: 120 s)
 MinJobAge=30
 KillWait=5
 OverTimeLimit=0
@@ -147,6 +146,12 @@ start() {
 }
 
 stop() {
+  # end the cluster's jobs first: a job outlives slurmd (its slurmstepd would run on)
+  if running "$DIR/slurmctld.pid" && running "$DIR/slurmd.pid"; then
+    export SLURM_CONF=$CONF
+    scancel --full --quiet $(squeue --noheader --format=%i 2>/dev/null) 2>/dev/null
+    wait_for 30 bash -c '[[ -z $(squeue --noheader --format=%i 2>/dev/null) ]]'
+  fi
   stop_daemon "$DIR/slurmd.pid"
   stop_daemon "$DIR/slurmctld.pid"
   stop_daemon "$DIR/munge/munged.pid"

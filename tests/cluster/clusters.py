@@ -141,7 +141,7 @@ def start_driver(spec: Path, out: Path, *args: str, env: dict[str, str]) -> subp
     )
 
 
-def finish(proc: subprocess.Popen, timeout: float = 600) -> None:
+def finish(proc: subprocess.Popen, timeout: float = 1800) -> None:
     """Wait for a driver; it must complete the study."""
     try:
         _, err = proc.communicate(timeout=timeout)
@@ -297,8 +297,8 @@ def ledger(out: Path) -> dict[str, str]:
     """The Slurm job of each training job in flight, by checkpoint path."""
     path = out / "slurm" / "noisewalk-jobs.json"
     try:
-        return {key: entry["job"] for key, entry in json.loads(path.read_text()).items()}
-    except (OSError, ValueError):
+        return {key: entry["job"] for key, entry in json.loads(path.read_text())["jobs"].items()}
+    except (OSError, ValueError, KeyError):
         return {}
 
 

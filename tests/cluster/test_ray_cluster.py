@@ -52,7 +52,7 @@ def test_worker_killed_in_the_middle_of_a_training(ray_head, reference, tmp_path
     )
     wait_until(
         lambda: training_between(out, 2, 30) and ray_workers_running("run_job"),
-        300,
+        900,
         driver,
         "a Ray worker in the middle of a training",
     )

@@ -48,23 +48,9 @@ last_epochs = 2
 timeout_min = 10
 """
 
-# one network of about 45 s of training under a 20 s time limit: Slurm checks limits every
-# 30 s, so every attempt ends within 35 s, before the network is complete
-OVERTIME = """
-name = "slurm-overtime"
-repetitions = 1
-[sigma]
-kind = "explicit"
-values = [0.3, 1.0, 3.0]
-[training]
-epochs = 180
-batch_size = 4
-lr = 1e-3
-last_epochs = 2
-[executor.slurm]
-timeout_min = 1
-additional = { time = "0:20" }
-"""
+# one network of 160 epochs (about 40 s of training on an idle core): over its limit, it still
+# trains for longer than the 30 s Slurm may take to notice
+OVERTIME = FAULTS.format(repetitions=1).replace("epochs = 40", "epochs = 160")
 
 
 def write_spec(tmp_path: Path, text: str) -> Path:
@@ -73,18 +59,18 @@ def write_spec(tmp_path: Path, text: str) -> Path:
     return path
 
 
-def mid_training(out: Path, epochs: int, proc) -> tuple[str, str]:
-    """Wait until a job is in the middle of its training; its checkpoint and Slurm job ID."""
+def mid_training(out: Path, last: int, proc) -> tuple[str, str]:
+    """Wait until a job has trained 2 to ``last`` epochs; its checkpoint and Slurm job ID."""
     found: dict[str, str] = {}
 
     def check() -> bool:
-        path = training_between(out, 2, epochs - 10)
+        path = training_between(out, 2, last)
         if path and path in ledger(out):
             found["path"] = path
             return True
         return False
 
-    wait_until(check, 300, proc, "a job in the middle of its training")
+    wait_until(check, 900, proc, "a job in the middle of its training")
     return found["path"], ledger(out)[found["path"]]
 
 
@@ -104,7 +90,7 @@ def test_scancel_of_a_running_job(slurm, reference, tmp_path):
     reference.start(FAULTS.format(repetitions=4))  # the local run beside the Slurm one
     spec, out = write_spec(tmp_path, FAULTS.format(repetitions=2)), tmp_path / "study"
     driver = start_driver(spec, out, "--executor", "slurm", "--workers", "2", env=slurm.env())
-    path, job = mid_training(out, 40, driver)
+    path, job = mid_training(out, 30, driver)
     slurm.run("scancel", job)
     finish(driver)
     ref = reference(FAULTS.format(repetitions=4))
@@ -120,7 +106,7 @@ def test_requeued_job(slurm, reference, tmp_path):
     reference.start(FAULTS.format(repetitions=4))  # the local run beside the Slurm one
     spec, out = write_spec(tmp_path, FAULTS.format(repetitions=2)), tmp_path / "study"
     driver = start_driver(spec, out, "--executor", "slurm", "--workers", "2", env=slurm.env())
-    path, job = mid_training(out, 40, driver)
+    path, job = mid_training(out, 30, driver)
     slurm.run("scontrol", "requeue", job)
     finish(driver)
     ref = reference(FAULTS.format(repetitions=4))
@@ -135,18 +121,36 @@ def test_requeued_job(slurm, reference, tmp_path):
 
 
 def test_job_over_its_time_limit(slurm, reference, tmp_path):
+    # Slurm checks time limits every 30 s, so a job cannot be made to reach its limit at a
+    # chosen epoch by its --time alone; the test brings both events of a time limit about
+    # in the middle of a training: the warning signal Slurm sends before the limit
+    # (--signal=USR2@...), then, once the requeued job trains again, the limit itself
+    # (its time limit lowered below the time it has run).
     reference.start(OVERTIME)  # the local run beside the Slurm one
     spec, out = write_spec(tmp_path, OVERTIME), tmp_path / "study"
-    finish(start_driver(spec, out, "--executor", "slurm", env=slurm.env()), timeout=1200)
+    driver = start_driver(spec, out, "--executor", "slurm", env=slurm.env())
+    path, job = mid_training(out, 15, driver)
+    slurm.run("scancel", "--signal=USR2", job)  # what Slurm sends before the limit: submitit requeues
+    wait_until(lambda: slurm.queue().get(job) in ("PENDING", "REQUEUED"), 120, driver, "the job requeued")
+    before = epochs_done(out)[path]
+    wait_until(lambda: slurm.queue().get(job) == "RUNNING" and epochs_done(out)[path] > before + 1, 900, driver,
+               "the requeued job training again")
+    slurm.run("scontrol", "update", f"JobId={job}", "TimeLimit=0:01")  # it is now over its limit
+    finish(driver)
     ref = reference(OVERTIME)
     counts = audit(out, ref, evaluated_trials(out))
     assert counts == {"trials": 3, "lost": 0, "duplicated": 0}
     assert results(out) == ref
     logs = "".join(p.read_text() for p in (out / "slurm").glob("*_log.*"))
-    # submitit requeued it on the signal before the limit, or Slurm killed it at the limit
-    assert "this job is timed-out" in logs or "DUE TO TIME LIMIT" in logs
+    assert f"Requeued job {job}" in logs  # submitit requeued it on the test's signal
+    # over its limit, Slurm signals the job at each of its checks (at least once more), and the
+    # job is requeued until submitit's limit of three, or stopped without a result (by
+    # submitit after that limit, by the signal while Python starts, or killed by Slurm)
+    assert logs.count("this job is timed-out") >= 2
+    assert len(submissions(out)) == 2  # then the driver submitted it once more
     assert max_resumed(out) > 0
-    record_fault({"fault": "Slurm job over its time limit", **counts, "resumed": max_resumed(out)})
+    record_fault({"fault": "Slurm job over its time limit (signalled before it, then over it)", **counts,
+                  "resumed": max_resumed(out)})
 
 
 def test_driver_stopped_and_restarted_while_jobs_are_queued(slurm, reference, tmp_path):
@@ -165,7 +169,7 @@ def test_driver_stopped_and_restarted_while_jobs_are_queued(slurm, reference, tm
                 2 <= e <= 30 for e in epochs_done(out).values()
             )
 
-        wait_until(queued, 300, driver, "jobs running and queued")
+        wait_until(queued, 900, driver, "jobs running and queued")
         in_flight = set(ledger(out).values())
         os.killpg(driver.pid, stop)
         driver.wait(timeout=60)

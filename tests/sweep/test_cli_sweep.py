@@ -93,3 +93,12 @@ def test_failures_are_summarized(tmp_path, fail_training):
     assert "5 × ValueError: loss exploded" in result.output
     status = runner.invoke(app, ["status", str(tmp_path / "s")])
     assert "5 failed" in status.output and "loss exploded" in status.output
+
+
+def test_a_study_whose_trials_all_failed_is_summarized(tmp_path, fail_training):
+    fail_training(0, ValueError("loss exploded"))
+    spec = tmp_path / "one.toml"
+    spec.write_text(SPEC.replace("repetitions = 2", "repetitions = 1"))
+    result = runner.invoke(app, ["sweep", str(spec), "--out", str(tmp_path / "s"), "--quiet"])
+    assert result.exit_code == 1, result.output
+    assert "0 of 5 trials done, 5 failed" in result.output

@@ -141,6 +141,32 @@ def test_the_ledger_survives_the_driver(tmp_path):
     again = _Ledger(tmp_path / "jobs.json")
     assert again.get("/study/checkpoints/a.pt") == {"job": "41", "task": "f1"}
     again.drop("/study/checkpoints/a.pt")
-    assert _Ledger(tmp_path / "jobs.json").entries == {}
+    again = _Ledger(tmp_path / "jobs.json")
+    assert again.entries == {} and again.taken == {"41"}  # its result is never taken again
     (tmp_path / "jobs.json").write_text("{not json")
     assert _Ledger(tmp_path / "jobs.json").entries == {}
+
+
+class Stopped(RuntimeError):
+    """Stands in for submitit's UncompletedJobError."""
+
+
+def test_an_interruption_ends_the_job_instead_of_failing_it(monkeypatch, tmp_path):
+    from noisewalk.sweep import worker
+
+    def train(*args, **kwargs):
+        raise Stopped("Job not requeued because: timed-out too many times.")
+
+    monkeypatch.setattr(worker, "train", train)
+    cfg = {
+        "data": {"name": "digits"}, "model": {"name": "mlp", "batchnorm": False},
+        "noise": {"type": "additive", "at_batchnorm": False, "options": {}},
+        "training": {"seed": 0, "epochs": 1, "lr": 1e-3, "batch_size": 128, "weight_decay": 0.0, "sigma": 0.0,
+                     "sites": None, "warmup_epochs": 0, "clamp_weights": False, "augment": False, "last_epochs": 1,
+                     "noise": "none"},
+    }
+    task = worker.JobTask("j", cfg, [worker.TrialTask("t", None, 1.0, 1)], checkpoint=str(tmp_path / "j.pt"))
+    assert "Stopped" in worker.run_job(task).error  # any other exception: a failed result
+    monkeypatch.setattr(worker, "INTERRUPTIONS", (Stopped,))
+    with pytest.raises(Stopped):
+        worker.run_job(task)

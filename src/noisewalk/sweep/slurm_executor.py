@@ -58,6 +58,14 @@ class _Requeueable:
         self.fn = fn
 
     def __call__(self, task: Any) -> Any:
+        from submitit.core.utils import UncompletedJobError
+
+        from noisewalk.sweep import worker
+
+        # submitit raises it from its signal handler when it will not requeue the job (too
+        # many time limits): the job must end without a result, to be submitted again
+        if UncompletedJobError not in worker.INTERRUPTIONS:
+            worker.INTERRUPTIONS = (*worker.INTERRUPTIONS, UncompletedJobError)
         return self.fn(task)
 
     def checkpoint(self, task: Any) -> Any:
@@ -120,25 +128,34 @@ class _SlurmQueue:
 
 class _Ledger:
     """The Slurm job of each training job in flight, kept in a JSON file beside submitit's
-    files, so that a driver started again takes over jobs that are still queued or running."""
+    files, so that a driver started again takes over jobs that are still queued or running;
+    and the Slurm jobs whose results a driver has already taken, never to be taken again."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
         try:
-            self.entries: dict[str, dict[str, str]] = json.loads(path.read_text())
-        except (OSError, ValueError):
-            self.entries = {}
+            data = json.loads(path.read_text())
+            self.entries: dict[str, dict[str, str]] = dict(data["jobs"])
+            self.taken: set[str] = set(data["taken"])
+        except (OSError, ValueError, KeyError, TypeError):
+            self.entries, self.taken = {}, set()
+
+    def _save(self) -> None:
+        write_atomic(self.path, json.dumps({"jobs": self.entries, "taken": sorted(self.taken)}, indent=1))
 
     def get(self, key: str) -> dict[str, str] | None:
         return self.entries.get(key)
 
     def put(self, key: str, job_id: str, fingerprint: str) -> None:
         self.entries[key] = {"job": job_id, "task": fingerprint}
-        write_atomic(self.path, json.dumps(self.entries, indent=1))
+        self._save()
 
     def drop(self, key: str) -> None:
-        if self.entries.pop(key, None) is not None:
-            write_atomic(self.path, json.dumps(self.entries, indent=1))
+        """The driver has taken the result of ``key``'s job."""
+        entry = self.entries.pop(key, None)
+        if entry is not None:
+            self.taken.add(entry["job"])
+            self._save()
 
 
 def _task_key(task: Any) -> str | None:
@@ -296,6 +313,8 @@ class SlurmExecutor(Executor):
         if entry is not None and entry["task"] == fingerprint:
             return entry["job"]
         for job_id in self._queue.tagged(f"noisewalk:{fingerprint[:32]}"):  # submitted, but not in the ledger
+            if job_id in self._ledger.taken:
+                continue
             if (
                 self._queue.state(job_id, -float("inf")) in SLURM_ALIVE
                 or (self.folder / f"{job_id}_0_result.pkl").exists()

@@ -101,6 +101,12 @@ class JobOutcome:
         )
 
 
+INTERRUPTIONS: tuple[type[BaseException], ...] = ()
+"""Exceptions with which an executor stops a running job from outside (submitit's, when Slurm
+signals a time limit and the job may not be requeued again): they end the job's process
+instead of becoming a failed result, so that the executor runs the job again."""
+
+
 def trial_seed(*trial_ids: str) -> int:
     """Seed of the noise draws of trials evaluated together, from their IDs: their results
     depend on nothing else (one trial alone: its own ID)."""
@@ -131,6 +137,8 @@ def evaluate_trials(model, data: DataSplits, tasks: list[TrialTask], device) -> 
             )
             seconds = (time.perf_counter() - t0) / len(members)
             outcomes += [TrialOutcome(t.trial_id, curve.acc[i], seconds) for i, t in enumerate(members)]
+        except INTERRUPTIONS:
+            raise
         except Exception as exc:
             seconds = (time.perf_counter() - t0) / len(members)
             error = f"{type(exc).__name__}: {exc}"
@@ -154,6 +162,8 @@ def run_job(task: JobTask) -> JobOutcome:
         torch.set_num_threads(task.threads)
     try:
         return _run(task)
+    except INTERRUPTIONS:
+        raise
     except Exception as exc:  # a failed job is a result, not a crash of the study
         outcome = JobOutcome.failed(task, exc, traceback.format_exc())
         if is_environment_error(exc):
