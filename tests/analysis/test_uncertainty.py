@@ -326,7 +326,7 @@ def test_status_and_report_print_the_networks_needed(tmp_path):
     from synthetic import write_store
     from typer.testing import CliRunner
 
-    from noisewalk.cli.commands import app
+    from noisewalk.cli import app
 
     write_store(tmp_path / "s", walk=False, sites={"all": 0.5}, seeds=(0, 1, 2))
     runner = CliRunner()

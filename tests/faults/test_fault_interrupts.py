@@ -123,3 +123,41 @@ def test_ctrl_c_anywhere_in_a_command_is_one_line_and_130(tmp_path, monkeypatch)
     no_traceback(result.output)
     result = CliRunner().invoke(app, ["train", "--epochs", "1", "--sigma", "1", "--out", str(tmp_path / "t")])
     assert result.exit_code == 130 and RESUME in result.output
+
+
+@pytest.mark.slow
+def test_pool_workers_end_with_a_killed_driver(tmp_path):
+    """Item 1: SIGKILL of the driver alone (not its process group): its pool workers and
+    multiprocessing's resource tracker notice and end; a rerun finishes the study."""
+    spec = write_spec(tmp_path / "spec.toml", epochs=40)
+    folder = tmp_path / "study"
+    args = ["sweep", str(spec), "--out", str(folder), "--quiet", "--workers", "2"]
+    proc = launch(*args)
+    try:
+        assert wait_for(lambda: training_in_progress(folder), proc), proc.communicate()[1].decode()
+        finished = done_trials(folder)
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait()
+        assert left_behind(proc.pid, wait=30.0) == []
+    finally:
+        kill_session(proc.pid)
+    again = run_cli(*args)
+    assert again.returncode == 0, again.stderr
+    assert trial_statuses(folder) == {"done": 4}
+    after = done_trials(folder)
+    assert all(after[t] == finished[t] for t in finished)
+
+
+def test_a_pool_worker_exits_when_its_parent_is_gone():
+    """The watch a pool worker runs: its process ends once its parent's ID is not its parent's."""
+    import subprocess
+    import sys
+
+    code = (
+        "import os, time\n"
+        "from noisewalk.sweep.executors import exit_with_parent\n"
+        "exit_with_parent(os.getppid() + 1_000_000, interval=0.05)\n"  # a parent it never had: gone at once
+        "time.sleep(60)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], timeout=60, capture_output=True)
+    assert done.returncode == 1, done.stderr.decode()
