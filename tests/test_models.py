@@ -43,7 +43,7 @@ def test_unknown_model_lists_valid_names():
     ("kwargs", "match"),
     [
         ({"num_classes": 1}, "num_classes"),
-        ({"input_shape": (8, 8)}, "input_shape"),
+        ({"input_shape": ()}, "input_shape"),
         ({"input_shape": (1, 0, 8)}, "input_shape"),
     ],
 )
