@@ -146,4 +146,3 @@ def test_pool_workers_end_with_a_killed_driver(tmp_path):
     assert trial_statuses(folder) == {"done": 4}
     after = done_trials(folder)
     assert all(after[t] == finished[t] for t in finished)
-
