@@ -17,6 +17,7 @@ from typing import Annotated, Any
 import typer
 
 from noisewalk.cli.common import (
+    Threads,
     app,
     console,
     errors,
@@ -30,11 +31,10 @@ from noisewalk.cli.options import option_paths, recipe_options
 from noisewalk.errors import InvalidParameterError
 from noisewalk.measure.fit import MIN_FIT_LEVELS
 from noisewalk.noise.draws import DRAWS
-from noisewalk.train.device import resolve_device
+from noisewalk.train.device import parse_threads, resolve_device
 from noisewalk.validate import check_choice
 
 Device = Annotated[str, typer.Option(help="auto, cpu or cuda.")]
-Threads = Annotated[int, typer.Option(help="torch threads per training job (small models: 1 is fastest).")]
 Workers = Annotated[int, typer.Option(help="Training jobs at the same time (>1 uses processes).")]
 
 
@@ -66,12 +66,14 @@ def study_name(out: Path) -> str:
     return name[:100] if name[0].isalnum() else f"s{name}"[:100]
 
 
-def run_small_study(spec, sites, out: Path, *, device: str, threads: int, workers: int, quiet: bool, label: str):
+def run_small_study(spec, sites, out: Path, *, device: str, threads: str, workers: int, quiet: bool, label: str):
     """Run (or continue) a study in ``out`` with a progress bar; returns the runner's result."""
     from noisewalk.sweep.runner import run_study
 
     with study_progress(label, quiet=quiet) as update:
-        return run_study(spec, out, sites=sites, workers=workers, device=device, threads=threads, progress=update)
+        return run_study(
+            spec, out, sites=sites, workers=workers, device=device, threads=parse_threads(threads), progress=update
+        )
 
 
 def write_outputs(result, out: Path, *, title: str, labels: dict[str, str] | None = None) -> tuple[Path | None, Path]:
@@ -113,7 +115,7 @@ def train_cmd(
     repeats: Annotated[int, typer.Option(help="Independently trained networks per point.")] = 3,
     seed: Annotated[int, typer.Option(help="Seed of the first repetition.")] = 0,
     device: Device = "auto",
-    threads: Threads = 1,
+    threads: Threads = "auto",
     workers: Workers = 1,
     out: Annotated[Path, typer.Option(help="Study folder (rerun the command to continue).")] = Path("runs/train"),
     as_json: Annotated[bool, typer.Option("--json", help="Print the results as JSON on stdout.")] = False,
@@ -178,7 +180,7 @@ def demo(
     sigmas: Annotated[str, typer.Option(help="Noise grid (log range LOW:HIGH:COUNT or a list).")] = "1e-2:1e2:13",
     seed: Annotated[int, typer.Option(help="Seed of the first repetition.")] = 0,
     device: Device = "auto",
-    threads: Threads = 1,
+    threads: Threads = "auto",
 ) -> None:
     """MLP on the embedded digits: μ without and with matched noisy training (two small studies)."""
     from noisewalk.report.plots import midpoint_table, plot_accuracy_curves

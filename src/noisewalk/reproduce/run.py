@@ -124,7 +124,7 @@ def run_finding(
     *,
     workers: int = 1,
     device: str = "auto",
-    threads: int | None = 1,
+    threads: int | None = None,
     data_root: str | None = None,
     analyse_only: bool = False,
     progress: Callable[[str, Any], None] | None = None,

@@ -202,6 +202,7 @@ class _Run:
             checkpoint=str(self.store.checkpoint_path(job.job_id).resolve()),
             device=self.device,
             threads=self.threads,
+            cores=self.executor.cores_per_job(),
             data_root=str(Path(self.spec.data.root).resolve()) if self.spec.data.root else None,
         )
 
@@ -284,7 +285,7 @@ def run_study(
     executor: str | Executor = "local",
     workers: int = 1,
     device: str = "auto",
-    threads: int | None = 1,
+    threads: int | None = None,
     ray_address: str | None = None,
     retry_failed: bool = True,
     progress: Callable[[SweepProgress], None] | None = None,
@@ -299,8 +300,9 @@ def run_study(
             executor settings are its own, and the caller closes it).
         workers: jobs running at the same time.
         device: where jobs train (``auto``, ``cpu``, ``cuda``).
-        threads: torch threads per job (None: leave as is). Results are bitwise
-            reproducible for the same thread count.
+        threads: torch threads per job (None: one for small models, the job's share of
+            the cores for larger ones). Results are bitwise reproducible for the same
+            thread count.
         retry_failed: run trials that failed in an earlier run again.
         progress: called with a :class:`SweepProgress` after every change.
     """

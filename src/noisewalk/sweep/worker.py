@@ -28,6 +28,7 @@ from noisewalk.models.build import network_for
 from noisewalk.recipe import Recipe
 from noisewalk.results.files import environment
 from noisewalk.train.checkpoint import STATE_KEYS, load_checkpoint, save_checkpoint, set_aside
+from noisewalk.train.device import job_threads
 from noisewalk.train.loop import evaluate, resolve_device, seed_everything, train
 
 
@@ -48,8 +49,11 @@ class JobTask:
     checkpoint: str
     """File of the job's training state, rewritten after every epoch."""
     device: str = "auto"
-    threads: int | None = 1
-    """torch threads while the job runs (results are bitwise reproducible per thread count); None: leave as is."""
+    threads: int | None = None
+    """torch threads while the job runs (results are bitwise reproducible per thread count);
+    None: chosen for the model and ``cores`` (see :func:`noisewalk.train.device.job_threads`)."""
+    cores: int | None = None
+    """CPU cores the job may use (None: all of this process's)."""
     data_root: str | None = None
 
 
@@ -158,8 +162,6 @@ def _dataset(name: str, root: str | None) -> DataSplits:
 def run_job(task: JobTask) -> JobOutcome:
     """Train the job's network (or resume it) and evaluate its trials; never raises."""
     saved_threads = torch.get_num_threads()
-    if task.threads:
-        torch.set_num_threads(task.threads)
     try:
         return _run(task)
     except INTERRUPTIONS:
@@ -180,6 +182,7 @@ def _run(task: JobTask) -> JobOutcome:
     data = prepare(_dataset(recipe.data.name, task.data_root), recipe.data)
     seed_everything(recipe.training.seed)
     model = network_for(recipe, data)
+    torch.set_num_threads(job_threads(task.threads, model, task.cores))
     config = recipe.training.train_config()
     notes: list[str] = []
     state = load_checkpoint(task.checkpoint, on_damaged=notes.append)
