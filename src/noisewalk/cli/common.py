@@ -166,6 +166,14 @@ Threads = Annotated[
     ),
 ]
 
+Pack = Annotated[
+    str,
+    typer.Option(
+        help="Networks trained together as one pack (same recipe, other seeds and levels): 'auto' "
+        "(16 on a GPU, 1 on a CPU) or a number."
+    ),
+]
+
 
 def parse_sigmas(text: str, option: str = "--sigmas") -> list[float]:
     """``"0.1,1,10"`` (a list) or ``"1e-2:1e2:13"`` (13 log-spaced levels, ends included)."""

@@ -10,6 +10,7 @@ from typing import Annotated
 import typer
 
 from noisewalk.cli.common import (
+    Pack,
     Threads,
     app,
     console,
@@ -21,6 +22,7 @@ from noisewalk.cli.common import (
     sweep_report,
 )
 from noisewalk.train.device import parse_threads
+from noisewalk.validate import parse_auto_count
 
 
 @app.command("report")
@@ -62,6 +64,7 @@ def sweep(
     out: Annotated[Path | None, typer.Option(help="Study folder (default: runs/<spec name>).")] = None,
     device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
     threads: Threads = "auto",
+    pack: Pack = "auto",
     ray_address: Annotated[str | None, typer.Option(help="Ray cluster (default: the spec's, else local).")] = None,
     ray_dashboard: Annotated[
         bool, typer.Option(help="Start the local Ray cluster with its dashboard (on 127.0.0.1).")
@@ -89,6 +92,7 @@ def sweep(
                 workers=workers,
                 device=device,
                 threads=parse_threads(threads),
+                pack=parse_auto_count("pack", pack),
                 ray_address=ray_address,
                 retry_failed=retry_failed,
                 progress=update,

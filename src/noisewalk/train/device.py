@@ -10,6 +10,7 @@ import torch
 from torch import nn
 
 from noisewalk.errors import InvalidParameterError
+from noisewalk.validate import parse_auto_count
 
 
 def resolve_device(device: str | torch.device = "auto") -> torch.device:
@@ -84,12 +85,4 @@ def job_threads(choice: int | None, model: nn.Module, cores: int | None = None) 
 
 def parse_threads(value: str | int | None) -> int | None:
     """A ``--threads`` value: ``auto`` (None) or a positive number."""
-    if value is None or (isinstance(value, str) and value.strip().lower() == "auto"):
-        return None
-    try:
-        n = int(value)
-    except (TypeError, ValueError):
-        n = 0
-    if n < 1 or str(value).strip() not in (str(n), f"+{n}"):
-        raise InvalidParameterError(f"threads={value!r} is not allowed; choose 'auto' or a positive whole number")
-    return n
+    return parse_auto_count("threads", value)
