@@ -72,3 +72,16 @@ def check_range(
         bracket = "(" if low_open or low is None else "["
         raise InvalidParameterError(f"{param} must be a finite number in {bracket}{lo}, {hi}]; got {value!r}")
     return float(value)
+
+
+def parse_auto_count(param: str, value: str | int | None) -> int | None:
+    """A count that may be left to noisewalk: ``auto`` (None) or a positive whole number."""
+    if value is None or (isinstance(value, str) and value.strip().lower() == "auto"):
+        return None
+    try:
+        n = int(value)
+    except (TypeError, ValueError):
+        n = 0
+    if n < 1 or str(value).strip() not in (str(n), f"+{n}"):
+        raise InvalidParameterError(f"{param}={value!r} is not allowed; choose 'auto' or a positive whole number")
+    return n

@@ -12,6 +12,7 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Annotated
 
 import numpy as np
 import typer
@@ -155,6 +156,23 @@ def errors() -> Iterator[None]:
             where = where.parent
         print_error(str(storage_error(where, exc, doing=doing)))
         raise typer.Exit(2) from None
+
+
+Threads = Annotated[
+    str,
+    typer.Option(
+        help="torch threads per training job: 'auto' (one for small models, the job's share of the cores "
+        "for larger ones, never more threads than cores) or a number."
+    ),
+]
+
+Pack = Annotated[
+    str,
+    typer.Option(
+        help="Networks trained together as one pack (same recipe, other seeds and levels): 'auto' "
+        "(16 on a GPU, 1 on a CPU) or a number."
+    ),
+]
 
 
 def parse_sigmas(text: str, option: str = "--sigmas") -> list[float]:

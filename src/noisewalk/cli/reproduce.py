@@ -7,7 +7,9 @@ from typing import Annotated
 
 import typer
 
-from noisewalk.cli.common import app, console, errors, out_console
+from noisewalk.cli.common import Pack, Threads, app, console, errors, out_console
+from noisewalk.train.device import parse_threads
+from noisewalk.validate import parse_auto_count
 
 
 @app.command()
@@ -19,7 +21,8 @@ def reproduce(
     out: Annotated[Path | None, typer.Option(help="Folder (default runs/reproduce/NAME/SCALE).")] = None,
     data_root: Annotated[str | None, typer.Option(help="Folder holding the datasets.")] = None,
     device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
-    threads: Annotated[int, typer.Option(help="torch threads per job.")] = 1,
+    threads: Threads = "auto",
+    pack: Pack = "auto",
     analyse_only: Annotated[bool, typer.Option(help="Compare what is stored; train nothing.")] = False,
     findings: Annotated[Path | None, typer.Option(help="Folder of finding files (default experiments/papers).")] = None,
 ) -> None:
@@ -52,7 +55,8 @@ def reproduce(
             folder,
             workers=workers,
             device=device,
-            threads=threads,
+            threads=parse_threads(threads),
+            pack=parse_auto_count("pack", pack),
             data_root=data_root,
             analyse_only=analyse_only,
             progress=progress,

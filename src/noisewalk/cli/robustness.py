@@ -9,7 +9,7 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from noisewalk.cli.common import app, errors, out_console, parse_sigmas, progress_bar
+from noisewalk.cli.common import Threads, app, errors, out_console, parse_sigmas, progress_bar
 from noisewalk.cli.options import recipe_options
 from noisewalk.cli.train import study_spec
 from noisewalk.errors import InvalidParameterError
@@ -29,6 +29,7 @@ def robustness(
     repeats: Annotated[int, typer.Option(help="Independently trained networks per training level.")] = 2,
     seed: Annotated[int, typer.Option(help="Seed of the first repetition.")] = 0,
     device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
+    threads: Threads = "auto",
     out: Annotated[Path, typer.Option(help="Output directory.")] = Path("runs/robustness"),
     as_json: Annotated[bool, typer.Option("--json", help="Print the results as JSON on stdout.")] = False,
 ) -> None:
@@ -42,9 +43,11 @@ def robustness(
     from noisewalk.data import create_dataset
     from noisewalk.measure.robustness import run_mismatch
     from noisewalk.results.files import check_writable, save_run
+    from noisewalk.train.device import parse_threads
     from noisewalk.train.loop import resolve_device
 
     with errors():
+        n_threads = parse_threads(threads)
         modes = [m.strip() for m in train_noise.split(",") if m.strip()]
         if not modes:
             raise InvalidParameterError("--train-noise names no training mode")
@@ -77,6 +80,7 @@ def robustness(
                     spread=spread,
                     data=splits,
                     device=str(dev),
+                    threads=n_threads,
                     progress=lambda d, t, what, base=offset, mode=mode: update(base + d, total, f"{mode}: {what}"),
                 )
                 offset += networks[mode]

@@ -10,6 +10,8 @@ from typing import Annotated
 import typer
 
 from noisewalk.cli.common import (
+    Pack,
+    Threads,
     app,
     console,
     errors,
@@ -19,6 +21,8 @@ from noisewalk.cli.common import (
     study_progress,
     sweep_report,
 )
+from noisewalk.train.device import parse_threads
+from noisewalk.validate import parse_auto_count
 
 
 @app.command("report")
@@ -59,7 +63,8 @@ def sweep(
     workers: Annotated[int, typer.Option(help="Training jobs at the same time (local: >1 uses processes).")] = 1,
     out: Annotated[Path | None, typer.Option(help="Study folder (default: runs/<spec name>).")] = None,
     device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
-    threads: Annotated[int, typer.Option(help="torch threads per job.")] = 1,
+    threads: Threads = "auto",
+    pack: Pack = "auto",
     ray_address: Annotated[str | None, typer.Option(help="Ray cluster (default: the spec's, else local).")] = None,
     ray_dashboard: Annotated[
         bool, typer.Option(help="Start the local Ray cluster with its dashboard (on 127.0.0.1).")
@@ -86,7 +91,8 @@ def sweep(
                 executor=executor,
                 workers=workers,
                 device=device,
-                threads=threads,
+                threads=parse_threads(threads),
+                pack=parse_auto_count("pack", pack),
                 ray_address=ray_address,
                 retry_failed=retry_failed,
                 progress=update,

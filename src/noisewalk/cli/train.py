@@ -17,6 +17,8 @@ from typing import Annotated, Any
 import typer
 
 from noisewalk.cli.common import (
+    Pack,
+    Threads,
     app,
     console,
     errors,
@@ -30,11 +32,10 @@ from noisewalk.cli.options import option_paths, recipe_options
 from noisewalk.errors import InvalidParameterError
 from noisewalk.measure.fit import MIN_FIT_LEVELS
 from noisewalk.noise.draws import DRAWS
-from noisewalk.train.device import resolve_device
-from noisewalk.validate import check_choice
+from noisewalk.train.device import parse_threads, resolve_device
+from noisewalk.validate import check_choice, parse_auto_count
 
 Device = Annotated[str, typer.Option(help="auto, cpu or cuda.")]
-Threads = Annotated[int, typer.Option(help="torch threads per training job (small models: 1 is fastest).")]
 Workers = Annotated[int, typer.Option(help="Training jobs at the same time (>1 uses processes).")]
 
 
@@ -66,12 +67,23 @@ def study_name(out: Path) -> str:
     return name[:100] if name[0].isalnum() else f"s{name}"[:100]
 
 
-def run_small_study(spec, sites, out: Path, *, device: str, threads: int, workers: int, quiet: bool, label: str):
+def run_small_study(
+    spec, sites, out: Path, *, device: str, threads: str, workers: int, quiet: bool, label: str, pack: str = "auto"
+):
     """Run (or continue) a study in ``out`` with a progress bar; returns the runner's result."""
     from noisewalk.sweep.runner import run_study
 
     with study_progress(label, quiet=quiet) as update:
-        return run_study(spec, out, sites=sites, workers=workers, device=device, threads=threads, progress=update)
+        return run_study(
+            spec,
+            out,
+            sites=sites,
+            workers=workers,
+            device=device,
+            threads=parse_threads(threads),
+            pack=parse_auto_count("pack", pack),
+            progress=update,
+        )
 
 
 def write_outputs(result, out: Path, *, title: str, labels: dict[str, str] | None = None) -> tuple[Path | None, Path]:
@@ -113,7 +125,8 @@ def train_cmd(
     repeats: Annotated[int, typer.Option(help="Independently trained networks per point.")] = 3,
     seed: Annotated[int, typer.Option(help="Seed of the first repetition.")] = 0,
     device: Device = "auto",
-    threads: Threads = 1,
+    threads: Threads = "auto",
+    pack: Pack = "auto",
     workers: Workers = 1,
     out: Annotated[Path, typer.Option(help="Study folder (rerun the command to continue).")] = Path("runs/train"),
     as_json: Annotated[bool, typer.Option("--json", help="Print the results as JSON on stdout.")] = False,
@@ -139,7 +152,7 @@ def train_cmd(
         )
         label = f"{spec.model.name} on {spec.data.name}"
         result = run_small_study(
-            spec, sites, out, device=device, threads=threads, workers=workers, quiet=as_json, label=label
+            spec, sites, out, device=device, threads=threads, workers=workers, quiet=as_json, label=label, pack=pack
         )
         plot, record = write_outputs(result, out, title=f"{label}, {spec.noise.type} noise")
     for note in result.notes:
@@ -178,7 +191,7 @@ def demo(
     sigmas: Annotated[str, typer.Option(help="Noise grid (log range LOW:HIGH:COUNT or a list).")] = "1e-2:1e2:13",
     seed: Annotated[int, typer.Option(help="Seed of the first repetition.")] = 0,
     device: Device = "auto",
-    threads: Threads = 1,
+    threads: Threads = "auto",
 ) -> None:
     """MLP on the embedded digits: μ without and with matched noisy training (two small studies)."""
     from noisewalk.report.plots import midpoint_table, plot_accuracy_curves

@@ -24,11 +24,13 @@ from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+import torch
 
 from noisewalk.data import DataSplits, TensorData, create_dataset
 from noisewalk.data.prepare import prepare
 from noisewalk.errors import InvalidParameterError
 from noisewalk.sites import NoisyModel, SiteSelector
+from noisewalk.train.device import job_threads
 from noisewalk.train.loop import evaluate, resolve_device, seed_everything, train
 from noisewalk.validate import check_positive_int, check_range, check_sigma
 
@@ -127,12 +129,14 @@ def run_mismatch(
     spread: float = 0.3,
     data: DataSplits | None = None,
     device: str = "auto",
+    threads: int | None = None,
     progress: Progress | None = None,
 ) -> MismatchResult:
     """Train ``spec``'s repetitions at each level of ``sigma_train`` as ``spec.training.noise``
     says (``none``: one clean network per repetition, the row ``sigma_train = 0``), each
     network as :func:`noisewalk.sweep.plan.job_recipe` describes it, and test each at
-    every ``sigma_inf``, fixed and fluctuating, at the spec's chosen sites."""
+    every ``sigma_inf``, fixed and fluctuating, at the spec's chosen sites. ``threads``:
+    torch threads (None: chosen for the model, see :func:`noisewalk.train.device.job_threads`)."""
     from noisewalk.models.build import network_for
     from noisewalk.sweep.plan import job_recipe
     from noisewalk.sweep.spec import check_sites, selected_sites
@@ -153,6 +157,7 @@ def run_mismatch(
             recipe = job_recipe(spec, seed, level, sites)
             seed_everything(seed)
             model = network_for(recipe, data)
+            torch.set_num_threads(job_threads(threads, model))
             trained = train(model, data, recipe.training.train_config(), device=dev)
             results[i].append(
                 measure_robustness(

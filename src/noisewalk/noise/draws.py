@@ -69,8 +69,8 @@ class ExactDraws(NormalDraws):
         # non-contiguous tensors, channels-last ones say, element by element)
         flat = torch.empty(like.numel(), dtype=like.dtype, device=like.device)
         if isinstance(scale, Tensor):
-            return _laid_out(flat.normal_(), like).mul_(scale)
-        return _laid_out(flat.normal_(0.0, scale), like)
+            return laid_out(flat.normal_(), like).mul_(scale)
+        return laid_out(flat.normal_(0.0, scale), like)
 
 
 class PooledDraws(NormalDraws):
@@ -139,13 +139,13 @@ class PooledDraws(NormalDraws):
                 return None, 1.0
             pool = self._pools[key] = _Pool(need, like.device, like.dtype)
         offset, sign = pool.take(n, self.reuse)
-        return _laid_out(pool.values, like, offset), sign
+        return laid_out(pool.values, like, offset), sign
 
     def __repr__(self) -> str:
         return f"PooledDraws(size={self.size}, reuse={self.reuse}, max_size={self.max_size}, in_eval={self.in_eval})"
 
 
-def _laid_out(flat: Tensor, like: Tensor, offset: int = 0) -> Tensor:
+def laid_out(flat: Tensor, like: Tensor, offset: int = 0) -> Tensor:
     """``flat[offset : offset + like.numel()]`` shaped like ``like``, in its memory layout
     where that is a standard dense one (so that adding it is one pass in memory order)."""
     if _dense(like):

@@ -124,7 +124,8 @@ def run_finding(
     *,
     workers: int = 1,
     device: str = "auto",
-    threads: int | None = 1,
+    threads: int | None = None,
+    pack: int | None = None,
     data_root: str | None = None,
     analyse_only: bool = False,
     progress: Callable[[str, Any], None] | None = None,
@@ -146,6 +147,7 @@ def run_finding(
                 workers=workers,
                 device=device,
                 threads=threads,
+                pack=pack,
                 progress=(lambda p, s=study: progress(s, p)) if progress else None,
             )
             if progress:

@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from noisewalk.sweep.spec import RaySettings, SlurmSettings
+from noisewalk.train.device import available_cores
 from noisewalk.validate import check_choice, check_positive_int
 
 EXECUTORS = ("local", "ray", "slurm")
@@ -70,6 +71,11 @@ class Executor(ABC):
 
     def describe(self) -> str:
         return f"{self.name} ({self.slots} worker{'s' if self.slots != 1 else ''})"
+
+    def cores_per_job(self) -> int:
+        """CPU cores one job may use (its threads with ``--threads auto``): here, this
+        process's cores shared by the jobs running at the same time."""
+        return max(1, available_cores() // self.slots)
 
 
 def _in_thread(fn: Callable[[Any], Any], task: Any) -> cf.Future:

@@ -40,6 +40,7 @@ class RayExecutor(Executor):
         self._ray = ray = require("ray", "ray", "the ray executor")
         self.address = address or settings.address
         self.dashboard = settings.dashboard
+        self.cpus_per_trial = settings.cpus_per_trial
         self._started = not ray.is_initialized()
         self.dashboard_url: str | None = None
         """Where the dashboard of the cluster this executor started or joined answers (None: no dashboard)."""
@@ -78,6 +79,10 @@ class RayExecutor(Executor):
     def close(self) -> None:
         if self._started:
             self._ray.shutdown()
+
+    def cores_per_job(self) -> int:
+        """The CPUs Ray reserves for each task."""
+        return max(1, int(self.cpus_per_trial))
 
     def describe(self) -> str:
         where = f"cluster at {self.address}" if self.address else "local cluster"

@@ -31,6 +31,7 @@ from noisewalk.results.store import Store
 from noisewalk.sites import Site
 from noisewalk.sweep.adaptive import MidpointSearch, replay
 from noisewalk.sweep.executors import Executor, create_executor
+from noisewalk.sweep.packs import PackTask, group_tasks, pack_size, run_pack
 from noisewalk.sweep.plan import Point, TrainingJob, grid_points, plan_jobs, selections, variant_key
 from noisewalk.sweep.spec import Spec, check_sites
 from noisewalk.sweep.worker import JobOutcome, JobTask, TrialTask, run_job
@@ -153,11 +154,13 @@ class _Run:
         *,
         device: str,
         threads: int | None,
+        pack: int = 1,
         retry_failed: bool,
         progress: Callable[[SweepProgress], None] | None,
     ) -> None:
         self.spec, self.store, self.executor = spec, store, executor
         self.device, self.threads, self.retry_failed = device, threads, retry_failed
+        self.pack = pack
         self.report = progress or (lambda p: None)
         self.status: dict[str, str] = {}
         self.attempted: set[str] = set()
@@ -202,35 +205,44 @@ class _Run:
             checkpoint=str(self.store.checkpoint_path(job.job_id).resolve()),
             device=self.device,
             threads=self.threads,
+            cores=self.executor.cores_per_job(),
             data_root=str(Path(self.spec.data.root).resolve()) if self.spec.data.root else None,
         )
 
     def dispatch(self, jobs: list[TrainingJob]) -> None:
-        queue = deque(self.task(j) for j in jobs)
-        flight: dict[int, tuple[Any, JobTask]] = {}
+        queue = deque(group_tasks([self.task(j) for j in jobs], self.pack))
+        flight: dict[int, tuple[Any, JobTask | PackTask]] = {}
         self._count()
         while queue or flight:
             while queue and len(flight) < self.executor.slots:
-                task = queue.popleft()
-                ids = [t.trial_id for t in task.trials]
-                self.store.mark_running(task.job_id, ids)
-                self.attempted.update(ids)
-                self.status.update(dict.fromkeys(ids, "running"))
+                unit = queue.popleft()
+                for task in _jobs(unit):
+                    ids = [t.trial_id for t in task.trials]
+                    self.store.mark_running(task.job_id, ids)
+                    self.attempted.update(ids)
+                    self.status.update(dict.fromkeys(ids, "running"))
                 try:
                     with _children_ignore_ctrl_c():
-                        handle = self.executor.submit(run_job, task)
+                        handle = (
+                            self.executor.submit(run_job, unit)
+                            if isinstance(unit, JobTask)
+                            else self.executor.submit(run_pack, unit)
+                        )
                 except Exception as exc:  # the executor cannot take jobs (a broken pool, a refused submission)
-                    self._finish(JobOutcome.failed(task, exc, traceback.format_exc()))
+                    for task in _jobs(unit):
+                        self._finish(JobOutcome.failed(task, exc, traceback.format_exc()))
                     continue
-                flight[id(handle)] = (handle, task)
+                flight[id(handle)] = (handle, unit)
                 self._count()
             for handle in self.executor.wait([h for h, _ in flight.values()], timeout=0.5):
-                _, task = flight.pop(id(handle))
+                _, unit = flight.pop(id(handle))
                 try:
-                    outcome: JobOutcome = handle.result()
+                    result = handle.result()
+                    outcomes: list[JobOutcome] = result if isinstance(unit, PackTask) else [result]
                 except Exception as exc:  # the worker process itself died
-                    outcome = JobOutcome.failed(task, exc, traceback.format_exc())
-                self._finish(outcome)
+                    outcomes = [JobOutcome.failed(task, exc, traceback.format_exc()) for task in _jobs(unit)]
+                for outcome in outcomes:
+                    self._finish(outcome)
 
     def _finish(self, outcome: JobOutcome) -> None:
         if outcome.stop:  # the storage failed, not the job: its trials are still to run
@@ -244,6 +256,10 @@ class _Run:
         for t in outcome.trials:
             self.status[t.trial_id] = "done" if t.error is None and t.accuracies is not None else "failed"
         self._count()
+
+
+def _jobs(unit: JobTask | PackTask) -> list[JobTask]:
+    return unit.jobs if isinstance(unit, PackTask) else [unit]
 
 
 def _adaptive_points(run: _Run, spec: Spec, sites: tuple[Site, ...]) -> list[Point]:
@@ -284,7 +300,8 @@ def run_study(
     executor: str | Executor = "local",
     workers: int = 1,
     device: str = "auto",
-    threads: int | None = 1,
+    threads: int | None = None,
+    pack: int | None = 1,
     ray_address: str | None = None,
     retry_failed: bool = True,
     progress: Callable[[SweepProgress], None] | None = None,
@@ -299,8 +316,11 @@ def run_study(
             executor settings are its own, and the caller closes it).
         workers: jobs running at the same time.
         device: where jobs train (``auto``, ``cpu``, ``cuda``).
-        threads: torch threads per job (None: leave as is). Results are bitwise
-            reproducible for the same thread count.
+        threads: torch threads per job (None: one for small models, the job's share of
+            the cores for larger ones). Results are bitwise reproducible for the same
+            thread count.
+        pack: networks trained together in one pack (:mod:`noisewalk.sweep.packs`; None:
+            ``auto``, several on a GPU, one on a CPU).
         retry_failed: run trials that failed in an earlier run again.
         progress: called with a :class:`SweepProgress` after every change.
     """
@@ -323,7 +343,16 @@ def run_study(
             )
             owned = ex
         with owned:
-            run = _Run(spec, store, ex, device=device, threads=threads, retry_failed=retry_failed, progress=progress)
+            run = _Run(
+                spec,
+                store,
+                ex,
+                device=device,
+                threads=threads,
+                pack=pack_size(pack, device),
+                retry_failed=retry_failed,
+                progress=progress,
+            )
             run.progress.message = ex.describe()
             try:
                 while True:

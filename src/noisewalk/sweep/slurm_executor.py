@@ -274,6 +274,7 @@ class SlurmExecutor(Executor):
         submitit = require("submitit", "slurm", "the slurm executor")
         self.cluster = settings.cluster
         self.retries = settings.retries
+        self.cpus_per_task = settings.cpus_per_task
         self.folder = Path(folder).expanduser().absolute()
         self._executor = submitit.AutoExecutor(folder=str(self.folder), cluster=settings.cluster)
         params: dict[str, Any] = {
@@ -334,6 +335,10 @@ class SlurmExecutor(Executor):
             self._ledger.put(key, job_id, _fingerprint(fn, task))
             return _SlurmHandle(self, fn, task, SlurmJob(folder=self.folder, job_id=job_id), key, since=-float("inf"))
         return _SlurmHandle(self, fn, task, self._submit_job(fn, task, key), key, since=time.monotonic())
+
+    def cores_per_job(self) -> int:
+        """The CPUs Slurm allocates to each job."""
+        return self.cpus_per_task
 
     def describe(self) -> str:
         via = "local processes through submitit" if self.cluster == "local" else "Slurm through submitit"

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import torch
+from torch import nn
 
 from noisewalk.data import DataSplits, create_dataset
 from noisewalk.data.prepare import prepare
@@ -28,7 +29,8 @@ from noisewalk.models.build import network_for
 from noisewalk.recipe import Recipe
 from noisewalk.results.files import environment
 from noisewalk.train.checkpoint import STATE_KEYS, load_checkpoint, save_checkpoint, set_aside
-from noisewalk.train.loop import evaluate, resolve_device, seed_everything, train
+from noisewalk.train.device import job_threads
+from noisewalk.train.loop import TrainResult, evaluate, resolve_device, seed_everything, train
 
 
 @dataclass
@@ -48,8 +50,11 @@ class JobTask:
     checkpoint: str
     """File of the job's training state, rewritten after every epoch."""
     device: str = "auto"
-    threads: int | None = 1
-    """torch threads while the job runs (results are bitwise reproducible per thread count); None: leave as is."""
+    threads: int | None = None
+    """torch threads while the job runs (results are bitwise reproducible per thread count);
+    None: chosen for the model and ``cores`` (see :func:`noisewalk.train.device.job_threads`)."""
+    cores: int | None = None
+    """CPU cores the job may use (None: all of this process's)."""
     data_root: str | None = None
 
 
@@ -158,8 +163,6 @@ def _dataset(name: str, root: str | None) -> DataSplits:
 def run_job(task: JobTask) -> JobOutcome:
     """Train the job's network (or resume it) and evaluate its trials; never raises."""
     saved_threads = torch.get_num_threads()
-    if task.threads:
-        torch.set_num_threads(task.threads)
     try:
         return _run(task)
     except INTERRUPTIONS:
@@ -177,11 +180,33 @@ def run_job(task: JobTask) -> JobOutcome:
 def _run(task: JobTask) -> JobOutcome:
     recipe = Recipe.model_validate(task.config)
     dev = resolve_device(task.device)
-    data = prepare(_dataset(recipe.data.name, task.data_root), recipe.data)
+    data = job_data(task, recipe)
+    notes: list[str] = []
+    model, state = network_and_state(task, recipe, data, notes)
+    torch.set_num_threads(job_threads(task.threads, model, task.cores))
+    result = train(
+        model,
+        data,
+        recipe.training.train_config(),
+        device=dev,
+        resume=state,
+        checkpoint=lambda s: save_checkpoint(task.checkpoint, s),
+    )
+    return job_outcome(task, model, data, result, int(state["epoch"]) if state is not None else 0, notes)
+
+
+def job_data(task: JobTask, recipe: Recipe) -> DataSplits:
+    """The job's dataset, prepared as its recipe says (loaded once per process)."""
+    return prepare(_dataset(recipe.data.name, task.data_root), recipe.data)
+
+
+def network_and_state(
+    task: JobTask, recipe: Recipe, data: DataSplits, notes: list[str]
+) -> tuple[nn.Module, dict[str, Any] | None]:
+    """The job's network, freshly initialized from its seed, and its training state from
+    its checkpoint (None: none, or a damaged one, set aside with a note)."""
     seed_everything(recipe.training.seed)
     model = network_for(recipe, data)
-    config = recipe.training.train_config()
-    notes: list[str] = []
     state = load_checkpoint(task.checkpoint, on_damaged=notes.append)
     if state is not None:
         try:  # a readable file that is not this network's training state: damaged as well
@@ -196,15 +221,14 @@ def _run(task: JobTask) -> JobOutcome:
             state = None
             seed_everything(recipe.training.seed)
             model = network_for(recipe, data)
-    resumed_from = int(state["epoch"]) if state is not None else 0
-    result = train(
-        model,
-        data,
-        config,
-        device=dev,
-        resume=state,
-        checkpoint=lambda s: save_checkpoint(task.checkpoint, s),
-    )
+    return model, state
+
+
+def job_outcome(
+    task: JobTask, model: nn.Module, data: DataSplits, result: TrainResult, resumed_from: int, notes: list[str]
+) -> JobOutcome:
+    """Evaluate the trained network's trials: the job's outcome."""
+    dev = resolve_device(task.device)
     clean = evaluate(model, data.test, [0.0], device=dev).mean[0]
     trials = evaluate_trials(model, data, task.trials, dev)
     return JobOutcome(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import random
 
 import numpy as np
@@ -9,6 +10,7 @@ import torch
 from torch import nn
 
 from noisewalk.errors import InvalidParameterError
+from noisewalk.validate import parse_auto_count
 
 
 def resolve_device(device: str | torch.device = "auto") -> torch.device:
@@ -51,3 +53,36 @@ def use_channels_last(choice: bool | None, model: nn.Module, device: torch.devic
         and any(isinstance(m, nn.Conv2d) for m in modules)
         and not any(type(m).__module__.startswith("brevitas") for m in modules)
     )
+
+
+SMALL_MODEL_PARAMETERS = 1_000_000
+"""Models with fewer parameters train fastest on one thread per process: their operations
+are too small for torch to split across threads profitably."""
+
+
+def available_cores() -> int:
+    """CPU cores this process may run on (its affinity mask, which containers and job
+    schedulers set), not every core of the machine."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):
+        return max(1, os.cpu_count() or 1)
+
+
+def job_threads(choice: int | None, model: nn.Module, cores: int | None = None) -> int:
+    """torch threads for training ``model``: ``choice`` when given; otherwise (``auto``) one
+    for a small model (under :data:`SMALL_MODEL_PARAMETERS` parameters) and the job's share
+    of the cores (``cores``, by default all this process may use) for a larger one, so that
+    processes × threads never exceed the cores."""
+    if choice is not None:
+        if int(choice) < 1:
+            raise InvalidParameterError(f"threads={choice!r} is not allowed; choose a positive number or 'auto'")
+        return int(choice)
+    share = available_cores() if cores is None else max(1, int(cores))
+    size = sum(p.numel() for p in model.parameters())
+    return 1 if size < SMALL_MODEL_PARAMETERS else share
+
+
+def parse_threads(value: str | int | None) -> int | None:
+    """A ``--threads`` value: ``auto`` (None) or a positive number."""
+    return parse_auto_count("threads", value)

@@ -44,7 +44,7 @@ class TrainResult:
     seconds: float = 0.0
 
 
-def _advance(sched: torch.optim.lr_scheduler.LRScheduler, *, quietly: bool) -> None:
+def advance_schedule(sched: torch.optim.lr_scheduler.LRScheduler, *, quietly: bool) -> None:
     """One step of the learning-rate schedule, which counts skipped steps too; ``quietly``
     for a skipped one (torch warns when the schedule moves before the optimizer has)."""
     if not quietly:
@@ -55,7 +55,7 @@ def _advance(sched: torch.optim.lr_scheduler.LRScheduler, *, quietly: bool) -> N
         sched.step()
 
 
-def _schedule(opt: torch.optim.Optimizer, config: TrainConfig, steps: int) -> torch.optim.lr_scheduler.LRScheduler:
+def schedule(opt: torch.optim.Optimizer, config: TrainConfig, steps: int) -> torch.optim.lr_scheduler.LRScheduler:
     """The learning-rate schedule of ``config``: cosine decay to ``lr_min`` stepped every
     optimizer step (``cosine``) or every epoch (``cosine-epoch``), or constant."""
     if config.schedule == "constant":
@@ -64,7 +64,7 @@ def _schedule(opt: torch.optim.Optimizer, config: TrainConfig, steps: int) -> to
     return torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=t_max, eta_min=config.lr_min)
 
 
-def _accuracy(model: nn.Module, loader: TensorLoader) -> float:
+def accuracy(model: nn.Module, loader: TensorLoader) -> float:
     correct, total = 0, 0
     with torch.no_grad():
         for xb, yb in loader:
@@ -151,7 +151,7 @@ def training_steps(
         model.parameters(), lr=config.lr, weight_decay=config.weight_decay, fused=dev.type in ("cpu", "cuda")
     )
     asynchronous = dev.type == "cuda"  # decide each step's update on the device (fused Adam's found_inf)
-    sched = _schedule(opt, config, len(train_loader))
+    sched = schedule(opt, config, len(train_loader))
     if class_weights is None and config.class_weighted:
         class_weights = inverse_frequencies(data.train.y, data.train.num_classes)
     weights = class_weights.to(dev) if class_weights is not None else None
@@ -190,7 +190,7 @@ def training_steps(
                 loss_n = loss_n + finite * len(yb)
                 skipped = skipped + ~finite
                 if config.schedule == "cosine":
-                    _advance(sched, quietly=not asynchronous and not finite)
+                    advance_schedule(sched, quietly=not asynchronous and not finite)
                 if config.clamp_weights:
                     with torch.no_grad():
                         for p in model.parameters():
@@ -199,7 +199,7 @@ def training_steps(
                 seen += len(yb)
                 yield epoch
             if config.schedule == "cosine-epoch":
-                _advance(sched, quietly=True)
+                advance_schedule(sched, quietly=True)
             if noisy and config.noise_mode != "fixed":
                 model.set_sigma(sigma, config.sites)  # the per-epoch test runs at the nominal level
             model.eval()
@@ -209,7 +209,7 @@ def training_steps(
                 "sigma": sigma,
                 "loss": float(loss_sum) / int(loss_n) if int(loss_n) else math.nan,
                 "train_acc": int(correct) / max(seen, 1),
-                "test_acc": _accuracy(model, test_loader) if tested else math.nan,
+                "test_acc": accuracy(model, test_loader) if tested else math.nan,
                 "nonfinite_steps": int(skipped),
                 "seconds": time.perf_counter() - t0,
             }
