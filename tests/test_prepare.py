@@ -13,7 +13,7 @@ from noisewalk.data.prepare import prepare
 from noisewalk.models import create_model
 from noisewalk.recipe import DataRecipe, TrainConfig
 from noisewalk.sites import inject
-from noisewalk.train.loop import _schedule, train
+from noisewalk.train.loop import schedule, train
 
 
 @pytest.fixture(scope="module")
@@ -70,7 +70,7 @@ def test_epoch_schedule_floor_and_tests_only_where_counted(digits):
 def test_schedules():
     def lrs(config: TrainConfig, steps: int) -> list[float]:
         opt = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=config.lr)
-        sched = _schedule(opt, config, steps)
+        sched = schedule(opt, config, steps)
         out = []
         for _ in range(config.epochs * (steps if config.schedule == "cosine" else 1)):
             opt.step()

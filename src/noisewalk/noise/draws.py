@@ -4,7 +4,8 @@ Two sources, chosen per model with ``inject(..., draws="exact" | "pooled")`` (in
 spec: ``[noise] options = { draws = "pooled" }``; on the command line ``--noise-draws``):
 
 * ``exact`` (the default): every value is a fresh draw from torch's generator, as
-  ``torch.randn`` gives it.
+  ``torch.randn`` gives it. In training on a CPU, from a generator of the training's own,
+  drawn one step ahead on a spare core (:mod:`noisewalk.noise.stream`).
 * ``pooled``: in training mode, values are read from a large pool of exact draws at
   random offsets (with a random sign), the pool being redrawn bit by bit; in evaluation
   mode, exact draws. Every value is exactly N(0, 1) and the values of one tensor are
@@ -63,6 +64,13 @@ class ExactDraws(NormalDraws):
     """Fresh values from torch's (default) generator for every element."""
 
     name = "exact"
+
+    training_source: NormalDraws | None = None
+    """Where training-mode draws come from while a training attaches its noise stream
+    (:mod:`noisewalk.noise.stream`: exact draws prepared ahead); None: here."""
+
+    def for_mode(self, training: bool) -> NormalDraws:
+        return self.training_source if training and self.training_source is not None else self
 
     def scaled(self, like: Tensor, scale: float | Tensor) -> Tensor:
         # drawn as one flat block, then laid out as ``like`` is (the generator fills

@@ -29,7 +29,7 @@ from noisewalk.models.build import network_for
 from noisewalk.recipe import Recipe
 from noisewalk.results.files import environment
 from noisewalk.train.checkpoint import STATE_KEYS, load_checkpoint, save_checkpoint, set_aside
-from noisewalk.train.device import job_threads
+from noisewalk.train.device import available_cores, job_threads
 from noisewalk.train.loop import TrainResult, evaluate, resolve_device, seed_everything, train
 
 
@@ -183,7 +183,8 @@ def _run(task: JobTask) -> JobOutcome:
     data = job_data(task, recipe)
     notes: list[str] = []
     model, state = network_and_state(task, recipe, data, notes)
-    torch.set_num_threads(job_threads(task.threads, model, task.cores))
+    threads = job_threads(task.threads, model, task.cores)
+    torch.set_num_threads(threads)
     result = train(
         model,
         data,
@@ -191,6 +192,7 @@ def _run(task: JobTask) -> JobOutcome:
         device=dev,
         resume=state,
         checkpoint=lambda s: save_checkpoint(task.checkpoint, s),
+        noise_helper=(task.cores or available_cores()) > threads,  # a core to spare for drawing noise
     )
     return job_outcome(task, model, data, result, int(state["epoch"]) if state is not None else 0, notes)
 

@@ -12,8 +12,8 @@ from __future__ import annotations
 import math
 import time
 import warnings
-from collections.abc import Callable, Generator, Sequence
-from contextlib import nullcontext
+from collections.abc import Callable, Generator, Iterator, Sequence
+from contextlib import contextmanager, nullcontext
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -24,10 +24,17 @@ from torch import Tensor, nn
 from noisewalk.data import DataSplits, TensorData, TensorLoader
 from noisewalk.data import class_weights as inverse_frequencies
 from noisewalk.errors import InvalidParameterError
+from noisewalk.noise.stream import NoiseStream, attach_stream, detach_stream, stream_seed
 from noisewalk.recipe import TrainConfig
 from noisewalk.sites import NoisyModel, SiteSelector
 from noisewalk.train.checkpoint import restore_training_state, training_state
-from noisewalk.train.device import place, resolve_device, seed_everything, use_channels_last  # noqa: F401
+from noisewalk.train.device import (  # noqa: F401
+    available_cores,
+    place,
+    resolve_device,
+    seed_everything,
+    use_channels_last,
+)
 from noisewalk.train.memory import reuse_freed_memory
 from noisewalk.train.vant import fluctuating_sigma, training_sigma
 from noisewalk.validate import check_positive_int, check_range, check_sigma
@@ -83,6 +90,7 @@ def train(
     class_weights: Tensor | None = None,
     resume: dict[str, Any] | None = None,
     checkpoint: Callable[[dict[str, Any]], None] | None = None,
+    noise_helper: bool | None = None,
 ) -> TrainResult:
     """Train ``model`` in place on ``data`` and return its history.
 
@@ -90,7 +98,10 @@ def train(
     carry the training noise (others none) in training and in the per-epoch test.
     ``checkpoint`` receives the training state after every epoch (see
     :mod:`noisewalk.train.checkpoint`); passing such a state back as ``resume`` continues from
-    that epoch and gives the same result as an uninterrupted run.
+    that epoch and gives the same result as an uninterrupted run. On a CPU the training
+    noise comes from a stream of its own (:mod:`noisewalk.noise.stream`), drawn ahead by a
+    helper thread when ``noise_helper`` (None: when this process may use more cores than
+    torch's threads).
     """
     steps = training_steps(
         model,
@@ -101,6 +112,7 @@ def train(
         class_weights=class_weights,
         resume=resume,
         checkpoint=checkpoint,
+        noise_helper=noise_helper,
     )
     while True:
         try:
@@ -119,6 +131,7 @@ def training_steps(
     class_weights: Tensor | None = None,
     resume: dict[str, Any] | None = None,
     checkpoint: Callable[[dict[str, Any]], None] | None = None,
+    noise_helper: bool | None = None,
 ) -> Generator[int, None, TrainResult]:
     """:func:`train` one optimizer step at a time: yields the epoch (0-based) after each
     step, runs each epoch's test pass before the next epoch's first step (or the end), and
@@ -158,11 +171,14 @@ def training_steps(
     level_gen = torch.Generator().manual_seed(config.seed + 1)  # VANT draws, apart from the batch order
     result = TrainResult()
     first_epoch = 0
+    stream = training_stream(model, config.seed, dev, noise_helper) if noisy else None
     if resume is not None:
         first_epoch, result.history = restore_training_state(resume, model, opt, sched, gen)
         result.nonfinite_steps = sum(int(r["nonfinite_steps"]) for r in result.history)
+        if stream is not None and "noise_stream" in resume:
+            stream.set_state(resume["noise_stream"])
     start = time.perf_counter()
-    with model.inputs_owned() if noisy else nullcontext():  # the loaders' batches are fresh tensors
+    with model.inputs_owned() if noisy else nullcontext(), streaming(model, stream):  # batches are fresh tensors
         for epoch in range(first_epoch, config.epochs):
             t0 = time.perf_counter()
             sigma = config.sigma_at(epoch)
@@ -200,6 +216,8 @@ def training_steps(
                 yield epoch
             if config.schedule == "cosine-epoch":
                 advance_schedule(sched, quietly=True)
+            if stream is not None:
+                stream.flush()  # where the stream stands is where a resumed training takes it up
             if noisy and config.noise_mode != "fixed":
                 model.set_sigma(sigma, config.sites)  # the per-epoch test runs at the nominal level
             model.eval()
@@ -218,11 +236,39 @@ def training_steps(
             if on_epoch is not None:
                 on_epoch(record)
             if checkpoint is not None:
-                checkpoint(training_state(epoch + 1, model, opt, sched, gen, result.history))
+                state = training_state(epoch + 1, model, opt, sched, gen, result.history)
+                if stream is not None:
+                    state["noise_stream"] = stream.get_state()
+                checkpoint(state)
     last = result.history[-config.last_epochs :]
     result.accuracy = float(np.mean([r["test_acc"] for r in last]))
     result.seconds = time.perf_counter() - start
     return result
+
+
+def training_stream(model: NoisyModel, seed: int, dev: torch.device, helper: bool | None) -> NoiseStream | None:
+    """The noise stream of a training on the CPU (None on other devices: their generators
+    draw in parallel already)."""
+    if dev.type != "cpu":
+        return None
+    if helper is None:
+        helper = available_cores() > torch.get_num_threads()
+    return NoiseStream(stream_seed(seed), helper=helper)
+
+
+@contextmanager
+def streaming(model: nn.Module, stream: NoiseStream | None) -> Iterator[None]:
+    """Within the block, ``model``'s exact draws in training come from ``stream``."""
+    if stream is None:
+        yield
+        return
+    sources = list({id(n.draws): n.draws for n in model.noises}.values())
+    attach_stream(sources, stream)
+    try:
+        yield
+    finally:
+        detach_stream(sources)
+        stream.close()
 
 
 @dataclass

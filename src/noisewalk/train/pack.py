@@ -146,6 +146,8 @@ def train_pack(
                 state, member.model, member.opt, member.sched, member.batches
             )
             member.noise.set_state(noise_state(state, dev))
+            if member.stream is not None and "noise_stream" in state:
+                member.stream.set_state(state["noise_stream"])
             member.result.nonfinite_steps = sum(int(r["nonfinite_steps"]) for r in member.result.history)
     if len({_done(m) for m in members}) > 1:
         raise InvalidParameterError(

@@ -16,6 +16,7 @@ from torch import Tensor, nn
 from noisewalk.data import DataSplits, TensorLoader
 from noisewalk.errors import InvalidParameterError
 from noisewalk.noise.draws import NormalDraws, laid_out
+from noisewalk.noise.stream import NoiseStream, stream_seed
 from noisewalk.recipe import TrainConfig
 from noisewalk.train.checkpoint import training_state
 from noisewalk.train.device import use_channels_last
@@ -81,6 +82,10 @@ class Member:
         self.model, self.config = model, config
         self.batches = torch.Generator().manual_seed(config.seed)
         self.noise = torch.Generator(device=dev).manual_seed(config.seed)
+        """Torch's default generator as the network alone has it: its noise on a GPU, its
+        per-epoch tests' noise."""
+        self.stream = NoiseStream(stream_seed(config.seed), helper=False) if dev.type == "cpu" else None
+        """Its training noise on a CPU, as the network alone draws it (:mod:`noisewalk.noise.stream`)."""
         self.channels_last = use_channels_last(config.channels_last, model, dev)
         self.loader = TensorLoader(
             data.train,
@@ -102,7 +107,10 @@ class Member:
         """``sigma * z`` for one site, as the network alone draws it (see ``ExactDraws``)."""
         if self.sigma == 0.0:
             return torch.zeros(shape, device=dev)
-        flat = torch.empty(math.prod(shape), device=dev).normal_(0.0, self.sigma, generator=self.noise)
+        if self.stream is not None:
+            flat = self.stream.take(math.prod(shape)).mul_(self.sigma)
+        else:
+            flat = torch.empty(math.prod(shape), device=dev).normal_(0.0, self.sigma, generator=self.noise)
         layout = torch.empty(shape, device="meta")
         if self.channels_last and len(shape) == 4:
             layout = layout.contiguous(memory_format=torch.channels_last)
@@ -148,6 +156,8 @@ def finish_epoch(member: Member, epoch: int, sums: dict[str, float], noisy: bool
     config = member.config
     if config.schedule == "cosine-epoch":
         advance_schedule(member.sched, quietly=True)
+    if member.stream is not None:
+        member.stream.flush()
     test_acc = math.nan
     if config.test_every_epoch or epoch >= config.epochs - config.last_epochs:
         probe = member.model
@@ -177,6 +187,8 @@ def member_state(member: Member, epoch: int) -> dict[str, Any]:
     the place of torch's default one, its weights in memory of their own."""
     state = training_state(epoch, member.model, member.opt, member.sched, member.batches, member.result.history)
     state["model"] = {k: v.clone() for k, v in state["model"].items()}
+    if member.stream is not None:
+        state["noise_stream"] = member.stream.get_state()
     if member.noise.device.type == "cpu":
         state["torch_rng"] = member.noise.get_state()
     else:
