@@ -183,7 +183,8 @@ def test_driver_stopped_and_restarted_while_jobs_are_queued(slurm, reference, tm
         os.killpg(driver.pid, stop)
         driver.wait(timeout=300)  # a busy machine
         states = slurm.queue()
-        assert all(states.get(j) in ("PENDING", "RUNNING", "COMPLETING", "COMPLETED") for j in in_flight)
+        left = {j: states.get(j) for j in in_flight}
+        assert all(s in ("PENDING", "RUNNING", "COMPLETING", "COMPLETED") for s in left.values()), left
         now = finished(out)
         assert all(now[t] == v for t, v in seen.items()), "a finished trial was written again"
         seen = now
