@@ -10,8 +10,14 @@ hits all of them alike), for a fixed number of steps after a warm-up:
   noisy     noisewalk.train.loop.train: tensor-resident CIFAR-10, batched crop and flip, LeNet-5
             through inject() with additive noise at every site (pooled draws); on the
             CPU with its default channels-last layout for convolutions.
-  exact     the same with exact draws (a fresh torch.randn value for every element).
+  exact     the same with exact draws (a fresh torch.randn value for every element),
+            the default: on the CPU drawn one step ahead by a helper thread on the core
+            the training leaves free (noisewalk.noise.stream).
   clean     the same loop on the plain LeNet-5, without noise.
+
+The noisewalk loops run with ``--threads`` torch threads (default 1, what ``--threads
+auto`` gives LeNet-5); the naive loop with torch's default (all cores), as a researcher
+runs it; ``clean-all`` is noisewalk's clean loop with torch's default too.
 
 Batch 128, LeNet-5, Adam (lr 1e-3). Each round runs every loop once, in a rotating
 order; prints images/second per round, the medians, and the ratios noisy/naive and
@@ -109,6 +115,7 @@ class NaiveLoop:
         self.batches = iter(self.loader)
 
     def steps(self, n: int) -> None:
+        torch.set_num_threads(DEFAULT_THREADS)
         for _ in range(n):
             try:
                 xb, yb = next(self.batches)
@@ -135,7 +142,9 @@ class NoisewalkLoop:
         batch_size: int,
         sizes: list[int],
         device: torch.device,
+        threads: int,
     ) -> None:
+        self.threads = threads
         model = create_model("lenet5", num_classes=10, input_shape=(3, 32, 32))
         self.model = inject(model, "additive", draws=draws) if draws else model
         self.sigma, self.batch_size, self.device = sigma, batch_size, device
@@ -152,15 +161,21 @@ class NoisewalkLoop:
     def steps(self, n: int) -> None:
         self.calls += 1
         config = TrainConfig(epochs=1, batch_size=self.batch_size, sigma=self.sigma, last_epochs=1, seed=self.calls)
+        torch.set_num_threads(self.threads)
         train(self.model, self.parts[n], config, device=self.device)
 
 
 def step_by_step(
-    data: DataSplits, sigma: float, batch_size: int, steps: int, warmup: int, device: torch.device
+    data: DataSplits, sigma: float, batch_size: int, steps: int, warmup: int, device: torch.device, threads: int
 ) -> dict[str, list[float]]:
     """Seconds per optimizer step of ``noisewalk.train.loop`` (through ``training_steps``) for the
     noisy, exact and clean LeNet-5, the three loops advancing one step each in turn (in a
-    rotating order), so that any slow-down of the machine hits all of them alike."""
+    rotating order), so that any slow-down of the machine hits all of them alike.
+
+    Here the exact draws are made inline (no helper thread): a helper would draw one
+    loop's noise while the other loops step, which is not a cost of that loop's steps.
+    This gives the cost of drawing itself; the rounds give the cost with the helper."""
+    torch.set_num_threads(threads)
     test = data.test.subset(16).to(device)
     train_part = DataSplits(
         data.name, draw_images(data.train, (steps + warmup + 1) * batch_size, 7).to(device), test, data.augment
@@ -170,7 +185,7 @@ def step_by_step(
         model = create_model("lenet5", num_classes=10, input_shape=(3, 32, 32))
         model = inject(model, "additive", draws=draws) if draws else model
         config = TrainConfig(epochs=1, batch_size=batch_size, sigma=sigma if draws else 0.0, last_epochs=1, seed=1)
-        loops[name] = training_steps(model, train_part, config, device=device)
+        loops[name] = training_steps(model, train_part, config, device=device, noise_helper=False)
         for _ in range(warmup):
             next(loops[name])
     times: dict[str, list[float]] = {name: [] for name in loops}
@@ -206,6 +221,9 @@ def png_tree(root: Path) -> Path:
     raise SystemExit(f"no CIFAR-10 PNG tree (train/<class>/*.png) under {root}")
 
 
+DEFAULT_THREADS = torch.get_num_threads()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data-root", type=Path, default=Path(os.environ.get("NOISEWALK_DATA", "data")))
@@ -218,6 +236,7 @@ def main() -> None:
     parser.add_argument(
         "--step-pairs", type=int, default=400, help="steps per loop of the step-by-step measurement of the noise cost"
     )
+    parser.add_argument("--threads", type=int, default=1, help="torch threads of the noisewalk loops")
     parser.add_argument("--device", default="cpu", help="cpu, cuda or auto (the GPU where there is one)")
     parser.add_argument("--out", type=Path, default=None, help="write the results as JSON here")
     args = parser.parse_args()
@@ -232,15 +251,17 @@ def main() -> None:
     sizes = [args.warmup, args.steps]
     loops = {
         "naive": NaiveLoop(png, data, args.sigma, args.batch_size, args.workers, device),
-        "noisy": NoisewalkLoop(data, args.sigma, "pooled", args.batch_size, sizes, device),
-        "exact": NoisewalkLoop(data, args.sigma, "exact", args.batch_size, sizes, device),
-        "clean": NoisewalkLoop(data, 0.0, None, args.batch_size, sizes, device),
+        "noisy": NoisewalkLoop(data, args.sigma, "pooled", args.batch_size, sizes, device, args.threads),
+        "exact": NoisewalkLoop(data, args.sigma, "exact", args.batch_size, sizes, device, args.threads),
+        "clean": NoisewalkLoop(data, 0.0, None, args.batch_size, sizes, device, args.threads),
+        "clean-all": NoisewalkLoop(data, 0.0, None, args.batch_size, sizes, device, DEFAULT_THREADS),
     }
     rates: dict[str, list[float]] = {name: [] for name in loops}
     load_before = os.getloadavg()[0]
     gpu = f", {torch.cuda.get_device_name(device)}" if device.type == "cuda" else ""
     print(
-        f"torch {torch.__version__}{gpu}, {torch.get_num_threads()} threads, {os.cpu_count()} CPUs, "
+        f"torch {torch.__version__}{gpu}, noisewalk loops {args.threads} thread(s), naive and clean-all "
+        f"{DEFAULT_THREADS}, {os.cpu_count()} CPUs, "
         f"{platform.processor() or platform.machine()}; batch {args.batch_size}, {args.steps} steps per block; "
         f"load average {load_before:.2f}"
     )
@@ -276,6 +297,8 @@ def main() -> None:
     summary = {
         "images_per_second": med,
         "noisy_over_naive": paired("noisy", "naive"),
+        "exact_over_naive": paired("exact", "naive"),
+        "clean_all_over_naive": paired("clean-all", "naive"),
         "clean_over_naive": paired("clean", "naive"),
         "noise_overhead_pooled": paired("clean", "noisy") - 1.0,
         "noise_overhead_exact": paired("clean", "exact") - 1.0,
@@ -283,7 +306,9 @@ def main() -> None:
     }
     print("median images/second: " + ", ".join(f"{n} {v:.0f}" for n, v in med.items()))
     print("ratios (median over rounds of the ratio within a round):")
-    print(f"noisewalk (noise at every site) / naive: {summary['noisy_over_naive']:.2f}x")
+    print(f"noisewalk (noise at every site, pooled) / naive: {summary['noisy_over_naive']:.2f}x")
+    print(f"noisewalk (noise at every site, exact) / naive:  {summary['exact_over_naive']:.2f}x")
+    print(f"noisewalk without noise, all threads / naive:   {summary['clean_all_over_naive']:.2f}x")
     print(f"noisewalk without noise / naive:         {summary['clean_over_naive']:.2f}x")
     print(
         f"cost of noise at every site: pooled draws {100 * summary['noise_overhead_pooled']:+.1f}%, "
@@ -292,7 +317,7 @@ def main() -> None:
     low, high = summary["noise_overhead_pooled_quartiles"]
     print(f"  pooled draws, quartiles over rounds: {100 * low:+.1f}% to {100 * high:+.1f}%")
     print(f"noise cost step by step ({args.step_pairs} steps of each loop, advancing in turn):")
-    steps = step_by_step(data, args.sigma, args.batch_size, args.step_pairs, args.warmup, device)
+    steps = step_by_step(data, args.sigma, args.batch_size, args.step_pairs, args.warmup, device, args.threads)
     per_step = {}
     for name, seconds in steps.items():
         ordered = sorted(seconds)
