@@ -11,12 +11,9 @@ from __future__ import annotations
 
 import base64
 import html
-import json
 import math
 import tempfile
-from collections import Counter
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -38,8 +35,10 @@ from noisewalk.analysis.tables import (
 from noisewalk.analysis.weights import average_weights, mean_abs_weights, weight_ratio
 from noisewalk.errors import InvalidParameterError, NoisewalkError
 from noisewalk.report import plots
+from noisewalk.report.canvas import Canvas, Figure, ReportOutput, Section
+from noisewalk.report.study_sections import matrix_figures, study_section
 from noisewalk.results.files import write_atomic
-from noisewalk.results.model import GLOBAL_SITE, Matrix, Network, Study
+from noisewalk.results.model import GLOBAL_SITE, Network, Study
 from noisewalk.results.restore import checkpoint_weights
 
 CURVES_PER_PLOT = 8
@@ -47,45 +46,6 @@ CURVES_PER_PLOT = 8
 
 HISTORY_LINES = 6
 """Most training levels drawn in one training-history plot (evenly chosen)."""
-
-
-@dataclass
-class Figure:
-    title: str
-    png: bytes
-    caption: str = ""
-
-
-@dataclass
-class Section:
-    title: str
-    parts: list[str] = field(default_factory=list)
-    figures: list[Figure] = field(default_factory=list)
-    tables: list[Table] = field(default_factory=list)
-
-
-@dataclass
-class ReportOutput:
-    """What :func:`build_report` wrote."""
-
-    html: Path
-    tables: list[Path]
-    figures: list[str]
-    """Titles of the embedded figures."""
-    sections: list[str]
-
-
-class _Canvas:
-    """Draws plots into a scratch folder and keeps their PNG bytes."""
-
-    def __init__(self, folder: Path) -> None:
-        self.folder = folder
-        self.count = 0
-
-    def draw(self, plot: Callable[..., Path], *args, title: str, caption: str = "", **kw) -> Figure:
-        self.count += 1
-        path = plot(*args, self.folder / f"figure{self.count}.png", title=title, **kw)
-        return Figure(title, path.read_bytes(), caption)
 
 
 def _chunks(items: Sequence, size: int) -> list[Sequence]:
@@ -99,7 +59,7 @@ def _panel_title(curve: Curve) -> str:
     return f"{' on '.join(parts) or 'accuracy'}{f', {noise} noise' if noise else ''}"
 
 
-def _curve_plots(canvas: _Canvas, fitted: list[tuple[Curve, CurveFit]]) -> list[Figure]:
+def _curve_plots(canvas: Canvas, fitted: list[tuple[Curve, CurveFit]]) -> list[Figure]:
     figures = []
     panels: dict[str, list[tuple[Curve, CurveFit]]] = {}
     for c, f in fitted:
@@ -128,7 +88,7 @@ def _mu_pair(f: CurveFit) -> tuple[float, float]:
     return (f.mu, f.mu_err) if f.in_range else (math.nan, math.nan)
 
 
-def _history_plots(canvas: _Canvas, confs: list[Configuration]) -> list[Figure]:
+def _history_plots(canvas: Canvas, confs: list[Configuration]) -> list[Figure]:
     figures = []
     for conf in confs:
         by_level: dict[float, list[list[float]]] = {}
@@ -157,7 +117,7 @@ def _history_plots(canvas: _Canvas, confs: list[Configuration]) -> list[Figure]:
     return figures
 
 
-def _weights_section(canvas: _Canvas, confs: list[Configuration]) -> Section | None:
+def _weights_section(canvas: Canvas, confs: list[Configuration]) -> Section | None:
     groups: dict[tuple[str, float], list[dict[str, float]]] = {}
     keys: dict[str, tuple] = {}
     for conf in confs:
@@ -201,7 +161,7 @@ def _weights_section(canvas: _Canvas, confs: list[Configuration]) -> Section | N
 
 
 def _activation_section(
-    canvas: _Canvas, confs: list[Configuration], data_root: str | None, device: str
+    canvas: Canvas, confs: list[Configuration], data_root: str | None, device: str
 ) -> tuple[Section | None, list[str]]:
     """Histograms and the self-binarization test on one network per configuration (the one
     trained at the highest level), rebuilt from its checkpoint."""
@@ -257,92 +217,6 @@ def _activation_section(
     if table.rows:
         section.tables.append(table)
     return (section if section.figures or section.tables else None), problems
-
-
-def _timestamp(text: str | None) -> datetime | None:
-    try:
-        return datetime.fromisoformat(text) if text else None
-    except ValueError:
-        return None
-
-
-def _duration(seconds: float) -> str:
-    if not math.isfinite(seconds):
-        return "—"
-    h, rest = divmod(int(round(seconds)), 3600)
-    m, s = divmod(rest, 60)
-    return f"{h}h {m:02d}m {s:02d}s" if h else f"{m}m {s:02d}s"
-
-
-def _facts(rows) -> str:
-    body = "".join(f"<tr><th>{html.escape(str(k))}</th><td>{html.escape(str(v))}</td></tr>" for k, v in rows)
-    return f'<table class="facts">{body}</table>'
-
-
-def _study_section(study: Study) -> Section:
-    nets, evals = study.network_counts(), study.evaluation_counts()
-    total_evals = sum(evals.values())
-    state = "finished" if study.finished else "running or interrupted"
-    rows = [
-        ("source", f"{study.source} ({'results store' if study.kind == 'store' else 'run directory'})"),
-        ("state", state),
-        ("networks", ", ".join(f"{v} {k}" for k, v in nets.items() if v) or "none"),
-        ("evaluations", ", ".join(f"{v} {k}" for k, v in evals.items() if v) or "none"),
-        ("created", study.created or "—"),
-    ]
-    secs = [n.seconds for n in study.networks if n.done and n.seconds is not None]
-    if secs:
-        per = _duration(sum(secs) / len(secs))
-        rows.append(("training time", f"{_duration(sum(secs))} in all, {per} per network"))
-    starts = [t for t in (_timestamp(n.started) for n in study.networks) if t]
-    ends = [t for t in (_timestamp(n.finished) for n in study.networks) if t]
-    if starts and ends:
-        rows.append(
-            (
-                "wall clock",
-                f"{min(starts).isoformat()} to {max(ends).isoformat()} "
-                f"({_duration((max(ends) - min(starts)).total_seconds())})",
-            )
-        )
-    env = study.environment
-    versions = dict(env.get("versions", {}))
-    for k in ("python", "platform", "device", "gpu"):
-        if k in env:
-            versions[k] = env[k]
-    section = Section(f"Study {study.name}")
-    section.parts.append(_facts(rows))
-    if total_evals:
-        done = evals.get("done", 0)
-        section.parts.append(
-            f'<p><progress value="{done}" max="{total_evals}"></progress> {done} of {total_evals} evaluations done</p>'
-        )
-    failures = Counter(n.error or "unknown error" for n in study.networks if n.status == "failed")
-    failures.update(e.error or "unknown error" for n in study.networks for e in n.evaluations if e.status == "failed")
-    if failures:
-        items = "".join(f"<li>{c}× {html.escape(err)}</li>" for err, c in failures.most_common(10))
-        section.parts.append(f"<p>Failures:</p><ul>{items}</ul>")
-    if versions:
-        section.parts.append(
-            f"<details><summary>Versions and environment</summary>{_facts(versions.items())}</details>"
-        )
-    if study.config:
-        text = html.escape(json.dumps(study.config, indent=2, default=str))
-        section.parts.append(f"<details><summary>Configuration</summary><pre>{text}</pre></details>")
-    return section
-
-
-def _matrix_figures(canvas: _Canvas, matrices: list[Matrix]) -> list[Figure]:
-    return [
-        canvas.draw(
-            plots.plot_heatmap,
-            m.sigma_train,
-            m.sigma_inf,
-            m.acc,
-            title=m.label,
-            caption="Accuracy (%) of networks trained at σ_train (rows) and tested at σ_inf (columns).",
-        )
-        for m in matrices
-    ]
 
 
 _CSS = """
@@ -408,9 +282,9 @@ def build_report(
     curves = [c for conf in confs for c in build_curves(conf)]
     fitted = [(c, fit_curve(c, log=bool(c.config.get("log_fit")))) for c in curves]
     site_order = [name for s in studies for name in s.sites]
-    sections = [_study_section(s) for s in studies]
+    sections = [study_section(s) for s in studies]
     with tempfile.TemporaryDirectory(prefix="noisewalk-report-") as tmp:
-        canvas = _Canvas(Path(tmp))
+        canvas = Canvas(Path(tmp))
         results = Section("Midpoint noise level μ")
         if fitted:
             results.tables.append(summary_table(fitted))
@@ -474,7 +348,7 @@ def build_report(
                 t.rows = [[f"{r:.3g}", *(percent(v) for v in row)] for r, row in zip(m.sigma_train, m.acc, strict=True)]
                 mt.append(t)
             sections.append(
-                Section("Training noise against inference noise", tables=mt, figures=_matrix_figures(canvas, matrices))
+                Section("Training noise against inference noise", tables=mt, figures=matrix_figures(canvas, matrices))
             )
         history = _history_plots(canvas, confs)
         if history:
