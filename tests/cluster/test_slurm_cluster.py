@@ -133,8 +133,12 @@ def test_job_over_its_time_limit(slurm, reference, tmp_path):
     slurm.run("scancel", "--signal=USR2", job)  # what Slurm sends before the limit: submitit requeues
     wait_until(lambda: slurm.queue().get(job) in ("PENDING", "REQUEUED"), 120, driver, "the job requeued")
     before = epochs_done(out)[path]
-    wait_until(lambda: slurm.queue().get(job) == "RUNNING" and epochs_done(out)[path] > before + 1, 900, driver,
-               "the requeued job training again")
+    wait_until(
+        lambda: slurm.queue().get(job) == "RUNNING" and epochs_done(out)[path] > before + 1,
+        900,
+        driver,
+        "the requeued job training again",
+    )
     slurm.run("scontrol", "update", f"JobId={job}", "TimeLimit=0:01")  # it is now over its limit
     finish(driver)
     ref = reference(OVERTIME)
@@ -149,8 +153,13 @@ def test_job_over_its_time_limit(slurm, reference, tmp_path):
     assert logs.count("this job is timed-out") >= 2
     assert len(submissions(out)) == 2  # then the driver submitted it once more
     assert max_resumed(out) > 0
-    record_fault({"fault": "Slurm job over its time limit (signalled before it, then over it)", **counts,
-                  "resumed": max_resumed(out)})
+    record_fault(
+        {
+            "fault": "Slurm job over its time limit (signalled before it, then over it)",
+            **counts,
+            "resumed": max_resumed(out),
+        }
+    )
 
 
 def test_driver_stopped_and_restarted_while_jobs_are_queued(slurm, reference, tmp_path):

@@ -159,11 +159,23 @@ def test_an_interruption_ends_the_job_instead_of_failing_it(monkeypatch, tmp_pat
 
     monkeypatch.setattr(worker, "train", train)
     cfg = {
-        "data": {"name": "digits"}, "model": {"name": "mlp", "batchnorm": False},
+        "data": {"name": "digits"},
+        "model": {"name": "mlp", "batchnorm": False},
         "noise": {"type": "additive", "at_batchnorm": False, "options": {}},
-        "training": {"seed": 0, "epochs": 1, "lr": 1e-3, "batch_size": 128, "weight_decay": 0.0, "sigma": 0.0,
-                     "sites": None, "warmup_epochs": 0, "clamp_weights": False, "augment": False, "last_epochs": 1,
-                     "noise": "none"},
+        "training": {
+            "seed": 0,
+            "epochs": 1,
+            "lr": 1e-3,
+            "batch_size": 128,
+            "weight_decay": 0.0,
+            "sigma": 0.0,
+            "sites": None,
+            "warmup_epochs": 0,
+            "clamp_weights": False,
+            "augment": False,
+            "last_epochs": 1,
+            "noise": "none",
+        },
     }
     task = worker.JobTask("j", cfg, [worker.TrialTask("t", None, 1.0, 1)], checkpoint=str(tmp_path / "j.pt"))
     assert "Stopped" in worker.run_job(task).error  # any other exception: a failed result

@@ -196,6 +196,7 @@ class _Run:
                     None if t.selection.sites is None else list(t.selection.sites),
                     t.sigma,
                     self.spec.evaluation.repeats,
+                    t.config["evaluation"] if "kind" in t.config["evaluation"] else None,
                 )
                 for t in job.trials
             ],
