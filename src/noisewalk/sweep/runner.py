@@ -352,7 +352,11 @@ def run_study(
             executor=ex.name,
             counts=counts,
             failures=sorted(failures.items(), key=lambda kv: -kv[1]),
-            curves=study_curves(rows, log=spec.evaluation.log_fit),
+            curves=study_curves(
+                rows,
+                log=spec.evaluation.log_fit,
+                weights_log=not (spec.device and spec.device.walk) or spec.device.walk.log,
+            ),
             networks=len({r["job_id"] for r in rows}),
             trained=run.trained,
             resumed=run.resumed,
