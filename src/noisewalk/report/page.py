@@ -243,9 +243,9 @@ def build_report(
         walk_log = [
             s.config.get("device", {}).get("walk", {}).get("log", True) for s in studies if s.config.get("device")
         ]
-        device = device_section(canvas, confs, words, log=all(walk_log))
-        if device is not None:
-            sections.append(device)
+        analog = device_section(canvas, confs, words, log=all(walk_log))
+        if analog is not None:
+            sections.append(analog)
         problems: list[str] = []
         if activations:
             act, problems = activation_section(canvas, confs, data_root, device, words)
