@@ -78,6 +78,10 @@ def device_fields() -> list[tuple[str | None, str, FieldInfo]]:
     return out
 
 
+def _given(parser, text: str | None) -> Any:
+    return None if text is None else parser(text)
+
+
 def _parse_options(text: str | None) -> dict[str, Any] | None:
     """``"ratio=0.5,executions=2,draws=pooled"`` as a dict of bools, ints, floats and strings."""
     if text is None or not text.strip():
@@ -173,7 +177,7 @@ def recipe_options(skip: set[tuple[str, str]] = frozenset(), device: bool = True
             else:
                 kind, parser = _cli_type(field)
             key = f"device__{part}__{name}" if part else f"device__{name}"
-            parsers[key] = parser
+            parsers[key] = None if parser is None else functools.partial(_given, parser)  # unset: no [device]
             flag = device_option(part, name)
             kind = bool if kind == bool | None else kind
             flag = f"{flag}/--no-{flag[2:]}" if kind is bool else flag
