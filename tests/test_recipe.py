@@ -150,3 +150,12 @@ def test_model_options_are_checked_against_the_factory():
     assert Recipe.model_validate({"model": {"name": "lenet5", "options": {"pooling": "avg"}}}).model.options
     with pytest.raises(ValueError, match="not options of model 'lenet5'"):
         Recipe.model_validate({"model": {"name": "lenet5", "options": {"poling": "avg"}}})
+
+
+def test_every_device_field_is_a_train_option():
+    from noisewalk.cli.options import device_fields, device_option
+
+    options = _train_options()
+    names = [device_option(p, n) for p, n, _ in device_fields()]
+    assert [n for n in names if n not in options] == []
+    assert len(names) == len(set(names)) and "--device" not in names  # --device stays cpu/cuda

@@ -21,6 +21,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from noisewalk.analog_recipe import AnalogRecipe
 from noisewalk.errors import InvalidParameterError
 from noisewalk.fieldpaths import GRID_KINDS, field_path, validation_problems  # noqa: F401  (re-exported)
 from noisewalk.registry import Registry
@@ -83,8 +84,7 @@ class TrainNoise(StrEnum):
 
 
 TRAIN_NOISES = tuple(m.value for m in TrainNoise)
-NOISE_MODES = ("fixed", "vant", "vant-epoch")
-"""How a network's training level is applied: every image at it, or VANT around it."""
+NOISE_MODES = ("fixed", "vant", "vant-epoch")  # every image at the training level, or VANT around it
 
 
 def noise_mode(train_noise: str) -> str:
@@ -196,9 +196,7 @@ class ModelRecipe(RecipePart):
     """A registered model (``noisewalk models``)."""
     batchnorm: bool = False
     """Build the model with batch-norm layers."""
-    options: Annotated[dict[str, bool | int | float | str], Field(json_schema_extra={"since": 2})] = Field(
-        default_factory=dict
-    )
+    options: Annotated[dict[str, bool | int | float | str], Field(default_factory=dict, json_schema_extra={"since": 2})]
     """Further arguments of the model's factory, e.g. pooling = "avg" for lenet5."""
 
     @field_validator("name")
@@ -374,6 +372,8 @@ class Recipe(RecipePart):
     noise: NetworkNoise = NetworkNoise()
     training: NetworkTraining = NetworkTraining()
     quant: QuantRecipe | None = None
+    analog: Annotated[AnalogRecipe | None, Field(json_schema_extra={"since": 2})] = None
+    """The analog device of the convolution and linear layers, in training and evaluation (None: digital)."""
 
     def identity(self) -> dict[str, Any]:
         """The configuration that names the job: every field, except those that are not part

@@ -157,8 +157,9 @@ def repetition_names(networks: Sequence[Network]) -> dict[str, str]:
     return names
 
 
-def build_curves(conf: Configuration) -> list[Curve]:
-    """One curve per evaluated site of a configuration, from its finished networks."""
+def build_curves(conf: Configuration, kind: str = "activation") -> list[Curve]:
+    """One curve per evaluated site of a configuration, from its finished networks (``kind``
+    ``weights``: one per layer of walking weight noise, measured on every network)."""
     per_site: dict[str, dict[float, list[float]]] = {}
     per_rep: dict[str, dict[str, dict[float, float]]] = {}
     done = [n for n in conf.networks if n.done]
@@ -166,7 +167,8 @@ def build_curves(conf: Configuration) -> list[Curve]:
     for n in done:
         noisy = trained_with_noise(n)
         for e in n.evaluations:
-            if not e.done or (noisy and not math.isclose(e.sigma, n.train_sigma, rel_tol=1e-9, abs_tol=1e-12)):
+            matched = kind != "activation" or math.isclose(e.sigma, n.train_sigma, rel_tol=1e-9, abs_tol=1e-12)
+            if not e.done or e.kind != kind or (noisy and not matched):
                 continue
             per_site.setdefault(e.site, {}).setdefault(float(e.sigma), []).append(e.mean)
             per_rep.setdefault(e.site, {}).setdefault(rep[n.id], {})[float(e.sigma)] = e.mean
@@ -187,7 +189,7 @@ def build_curves(conf: Configuration) -> list[Curve]:
                 acc=acc,
                 n_test=_first(n.n_test for n in done),
                 num_classes=_first(n.num_classes for n in done),
-                clean_acc=None if noisy or not cleans else float(np.mean(cleans)),
+                clean_acc=None if noisy or not cleans or kind != "activation" else float(np.mean(cleans)),
                 trained_with_noise=noisy,
                 repetitions=per_rep.get(site, {}),
                 repetition_clean={rep[n.id]: n.clean_acc for n in done if n.clean_acc is not None and not noisy},
@@ -203,7 +205,7 @@ def mismatch_matrix(conf: Configuration) -> Matrix | None:
     for n in conf.networks:
         if n.done and trained_with_noise(n):
             for e in n.evaluations:
-                if e.site == GLOBAL_SITE and e.done:
+                if e.site == GLOBAL_SITE and e.done and e.kind == "activation":
                     cells.setdefault((n.train_sigma, e.sigma), []).append(e.mean)
     rows = sorted({r for r, _ in cells})
     cols = sorted({c for _, c in cells})

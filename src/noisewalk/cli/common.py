@@ -273,7 +273,13 @@ def sweep_report(curves, title: str) -> None:
     from noisewalk.report.plots import midpoint_table
 
     rows = midpoint_table(
-        {f"{c.selection} (train noise {c.train_noise})": (c.fit, max(c.mean, default=math.nan)) for c in curves}
+        {
+            f"{'weights @ ' if c.kind == 'weights' else ''}{c.selection} (train noise {c.train_noise})": (
+                c.fit,
+                max(c.mean, default=math.nan),
+            )
+            for c in curves
+        }
     )
     if rows:
         print_mu_table(rows, title)

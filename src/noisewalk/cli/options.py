@@ -22,6 +22,7 @@ import typer
 from pydantic import BaseModel
 from pydantic.fields import FieldInfo
 
+from noisewalk.analog_recipe import AnalogRecipe, ConverterSpec, WeightNoiseSpec
 from noisewalk.cli.common import errors, parse_sites
 from noisewalk.errors import InvalidParameterError
 from noisewalk.recipe import DataRecipe, EvaluationRecipe, ModelRecipe, NoiseRecipe, QuantRecipe, TrainingRecipe
@@ -35,6 +36,9 @@ SECTIONS: dict[str, type[BaseModel]] = {
     "quant": QuantRecipe,
 }
 """The recipe parts whose fields are options, by their spec section."""
+
+DEVICE_PARTS: dict[str, type[BaseModel]] = {"weights": WeightNoiseSpec, "dac": ConverterSpec, "adc": ConverterSpec}
+"""The sub-sections of a spec's ``[device]`` whose fields are ``--analog-...`` options."""
 
 CLI_NAMES = {("model", "batchnorm"): "--batchnorm", ("noise", "sites"): "--sites", ("noise", "walk"): "--walk"}
 """Option names that read better than the rule gives (kept beside the rule, not in the recipe)."""
@@ -52,6 +56,30 @@ def option_name(section: str, name: str, field: FieldInfo) -> str:
     if name in ("name", "type"):
         return f"--{section}"
     return f"--{section}-{name.replace('_', '-')}"
+
+
+def device_option(part: str | None, name: str) -> str:
+    """The option of a ``[device]`` field: ``--analog-<field>`` (the weight noise's type:
+    ``--analog-weights``), ``--analog-dac``/``--analog-adc`` for a converter's bits and
+    ``--analog-<converter>-<field>`` for its other fields."""
+    if part in ("dac", "adc"):
+        return f"--analog-{part}" if name == "bits" else f"--analog-{part}-{name.replace('_', '-')}"
+    return "--analog-weights" if (part, name) == ("weights", "type") else f"--analog-{name.replace('_', '-')}"
+
+
+def device_fields() -> list[tuple[str | None, str, FieldInfo]]:
+    """(sub-section or None, field name, field) of every field of the analog recipe."""
+    out: list[tuple[str | None, str, FieldInfo]] = []
+    for name, field in AnalogRecipe.model_fields.items():
+        if name in DEVICE_PARTS:
+            out += [(name, n, f) for n, f in DEVICE_PARTS[name].model_fields.items()]
+        else:
+            out.append((None, name, field))
+    return out
+
+
+def _given(parser, text: str | None) -> Any:
+    return None if text is None else parser(text)
 
 
 def _parse_options(text: str | None) -> dict[str, Any] | None:
@@ -128,9 +156,11 @@ def recipe_fields(skip: set[tuple[str, str]] = frozenset()) -> list[tuple[str, s
     return [(s, n, f) for s, cls in SECTIONS.items() for n, f in cls.model_fields.items() if (s, n) not in skip]
 
 
-def recipe_options(skip: set[tuple[str, str]] = frozenset(), **defaults: Any):
+def recipe_options(skip: set[tuple[str, str]] = frozenset(), device: bool = True, **defaults: Any):
     """Decorate a command taking ``recipe: dict``: adds an option per recipe field (but
-    ``skip``), with the command's own ``defaults`` (by field name, as ``epochs=40``)."""
+    ``skip``), with the command's own ``defaults`` (by field name, as ``epochs=40``), and
+    with ``device`` one per field of the analog device (``--analog-...``, the ``[device]``
+    section, which is left out when none is given)."""
     fields = recipe_fields(skip)
 
     def decorate(command):
@@ -141,6 +171,20 @@ def recipe_options(skip: set[tuple[str, str]] = frozenset(), **defaults: Any):
             if name != "recipe"
         ]
         params, parsers = [], {}
+        for part, name, field in device_fields() if device else []:
+            if get_origin(field.annotation) is list:  # layers left digital
+                kind, parser = str | None, parse_sites
+            else:
+                kind, parser = _cli_type(field)
+            key = f"device__{part}__{name}" if part else f"device__{name}"
+            parsers[key] = None if parser is None else functools.partial(_given, parser)  # unset: no [device]
+            flag = device_option(part, name)
+            kind = bool if kind == bool | None else kind
+            flag = f"{flag}/--no-{flag[2:]}" if kind is bool else flag
+            help_text = f"[device{'.' + part if part else ''}] " + (field.description or "")
+            option = typer.Option(flag, help=help_text.replace("[", "\\["), rich_help_panel="Analog device")
+            annotation = Annotated[kind | None if kind in (bool, int, float, str) else kind, option]
+            params.append(inspect.Parameter(key, inspect.Parameter.KEYWORD_ONLY, default=None, annotation=annotation))
         for section, name, field in fields:
             kind, parser = _cli_type(field)
             key = f"{section}__{name}"
@@ -178,8 +222,11 @@ def _sections(parsers: dict[str, Any], kwargs: dict[str, Any]) -> dict[str, dict
         value = kwargs.pop(key)
         value = parser(value) if parser is not None else value
         if value is not None:
-            section, name = key.split("__")
-            recipe.setdefault(section, {})[name] = value
+            *parts, name = key.split("__")
+            target = recipe
+            for part in parts:
+                target = target.setdefault(part, {})
+            target[name] = value
     quant = recipe.pop("quant", {})
     if quant.get("quant_bits") is not None:  # one quantized setting, as a spec's [quant] states it
         recipe["quant"] = {
@@ -196,5 +243,6 @@ def _sections(parsers: dict[str, Any], kwargs: dict[str, Any]) -> dict[str, dict
 def option_paths() -> dict[str, str]:
     """Field path (``training.epochs``) → option (``--epochs``), to name options in errors."""
     names = {f"{s}.{n}": option_name(s, n, f) for s, n, f in recipe_fields()}
+    names.update({f"device.{p + '.' if p else ''}{n}": device_option(p, n) for p, n, _ in device_fields()})
     names.update({"quant.bits": "--quant-bits", "quant.scale": "--scale", "quant.act_scaling": "--act-scaling"})
     return names

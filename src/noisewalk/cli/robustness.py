@@ -17,7 +17,7 @@ from noisewalk.measure.robustness import check_spread
 
 
 @app.command()
-@recipe_options(skip={("evaluation", "log_fit"), ("noise", "walk"), ("training", "noise")}, repeats=2)
+@recipe_options(skip={("evaluation", "log_fit"), ("noise", "walk"), ("training", "noise")}, device=False, repeats=2)
 def robustness(
     recipe: dict[str, Any],
     sigma_train: Annotated[str, typer.Option(help="Training levels: '0.5,1' or 'LOW:HIGH:COUNT'.")] = "0.5,1",

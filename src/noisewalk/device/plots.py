@@ -28,9 +28,11 @@ def plot_accuracy_over_time(
     reference: Mapping[str, float] | None = None,
     chance: float | None = None,
     dpi: int = 300,
+    errorbars: bool = False,
 ) -> Path:
     """Accuracy vs time since programming (log axis labelled 1 s ... 10 years), one line with
-    a shaded ±1 std band per entry of ``curves`` (``label -> (times, mean, std)``).
+    a shaded ±1 std band per entry of ``curves`` (``label -> (times, mean, std)``), or with
+    ±1 std error bars (``errorbars``, the lines set slightly apart in time to stay readable).
     ``reference`` draws a dotted horizontal line per label (e.g. the digital accuracy)."""
     if not curves:
         raise InvalidParameterError("curves must hold at least one curve")
@@ -41,8 +43,23 @@ def plot_accuracy_over_time(
     for k, (label, (times, mean, std)) in enumerate(curves.items()):
         t, m, s = (np.asarray(v, dtype=float) for v in (times, mean, std))
         color = colors[(k // 2) % len(colors)]
-        ax.plot(t, 100 * m, styles[k % 2], marker="o", ms=4, lw=1.6, color=color, label=label)
-        ax.fill_between(t, 100 * (m - s), 100 * (m + s), color=color, alpha=0.15, lw=0)
+        if errorbars:
+            shifted = t * 10 ** (0.06 * (k - (len(curves) - 1) / 2))
+            ax.errorbar(
+                shifted,
+                100 * m,
+                yerr=100 * s,
+                fmt=styles[k % 2],
+                marker="o",
+                ms=4,
+                lw=1.6,
+                capsize=3,
+                color=color,
+                label=label,
+            )
+        else:
+            ax.plot(t, 100 * m, styles[k % 2], marker="o", ms=4, lw=1.6, color=color, label=label)
+            ax.fill_between(t, 100 * (m - s), 100 * (m + s), color=color, alpha=0.15, lw=0)
     for k, (label, value) in enumerate((reference or {}).items()):
         ax.axhline(100 * value, ls=":", lw=1.2, color=colors[k % len(colors)], label=label)
     if chance is not None:

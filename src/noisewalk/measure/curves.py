@@ -61,6 +61,8 @@ class StudyCurve:
     clean_accuracy: float
     """Mean accuracy without noise of the networks of this curve."""
     num_classes: int | None = None
+    kind: str = "activation"
+    """What the curve's level is: ``activation`` or ``weights`` noise (``noisewalk.sweep.device``)."""
 
     def to_dict(self) -> dict[str, Any]:
         d = {k: v for k, v in self.__dict__.items() if k != "fit"}
@@ -77,11 +79,14 @@ def curve_levels(rows: Iterable[dict[str, Any]]) -> Levels:
     return dict(levels)
 
 
-def study_curves(rows: list[dict[str, Any]], *, log: bool = False) -> list[StudyCurve]:
-    """Every curve in ``rows``, in the order their first trial appears."""
+def study_curves(rows: list[dict[str, Any]], *, log: bool = False, weights_log: bool = True) -> list[StudyCurve]:
+    """Every accuracy-vs-noise curve in ``rows``, in the order their first trial appears;
+    weight noise curves fitted in log sigma unless ``weights_log`` is False. Accuracy over
+    inference time (``kind`` drift) has no midpoint and is left out."""
     groups: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for r in rows:
-        groups[r["curve_id"]].append(r)
+        if r.get("kind", "activation") != "drift":
+            groups[r["curve_id"]].append(r)
     curves = []
     for curve_id, members in groups.items():
         first = members[0]
@@ -92,7 +97,8 @@ def study_curves(rows: list[dict[str, Any]], *, log: bool = False) -> list[Study
         sigma = sorted(levels)
         clean = {r["job_id"]: r["clean_accuracy"] for r in done if r["clean_accuracy"] is not None}
         clean_acc = float(np.mean(list(clean.values()))) if clean else math.nan
-        trained_clean = bool(done) and all(not r["train_sigma"] for r in done)
+        kind = first.get("kind") or "activation"
+        trained_clean = bool(done) and all(not r["train_sigma"] for r in done) and kind == "activation"
         curves.append(
             StudyCurve(
                 curve_id=curve_id,
@@ -110,10 +116,11 @@ def study_curves(rows: list[dict[str, Any]], *, log: bool = False) -> list[Study
                     n_test=n_test,
                     chance=1.0 / classes if classes else None,
                     clean_acc=clean_acc if trained_clean and clean else None,
-                    log=log,
+                    log=weights_log if kind == "weights" else log,
                 ),
                 clean_accuracy=clean_acc,
                 num_classes=classes,
+                kind=kind,
             )
         )
     return curves

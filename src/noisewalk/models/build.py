@@ -58,5 +58,6 @@ def network_for(recipe: Recipe, data: DataSplits) -> NoisyModel:
         at_batchnorm=recipe.noise.at_batchnorm,
         noise_options=dict(recipe.noise.options),
         quant=None if recipe.quant is None else recipe.quant.model_dump(),
+        analog=None if recipe.analog is None else recipe.analog.to_analog_kwargs(),
         model_options=dict(recipe.model.options),
     )

@@ -121,7 +121,9 @@ class Words:
         self.several = len(confs) > 1
         self.draws: dict[str, list[int]] = {}
         for c in confs:
-            counts = [len(e.acc) for n in c.networks if n.done for e in n.evaluations if e.done]
+            counts = [
+                len(e.acc) for n in c.networks if n.done for e in n.evaluations if e.done and e.kind == "activation"
+            ]
             self.draws[c.label] = counts
 
     def __call__(self, label: str) -> str:

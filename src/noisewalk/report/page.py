@@ -51,6 +51,7 @@ from noisewalk.report.canvas import (
     Words,
     count_range,
 )
+from noisewalk.report.device import device_section
 from noisewalk.report.sections import (
     activation_section,
     curve_plots,
@@ -239,6 +240,12 @@ def build_report(
         weights = weights_section(canvas, confs, words)
         if weights is not None:
             sections.append(weights)
+        walk_log = [
+            s.config.get("device", {}).get("walk", {}).get("log", True) for s in studies if s.config.get("device")
+        ]
+        analog = device_section(canvas, confs, words, log=all(walk_log))
+        if analog is not None:
+            sections.append(analog)
         problems: list[str] = []
         if activations:
             act, problems = activation_section(canvas, confs, data_root, device, words)

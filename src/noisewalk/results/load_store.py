@@ -10,7 +10,8 @@ Reads schema version 1 of the store (``study.sqlite`` beside ``checkpoints/``):
   ``started_at``, ``finished_at``;
 * table ``trials``, one row per evaluation of a network: ``job_id``, ``selection``
   (``"all"``, a site name, or names joined by commas), ``sigma``, ``status``,
-  ``accuracies`` (JSON, one accuracy per noise draw), ``error``.
+  ``accuracies`` (JSON, one accuracy per noise draw), ``error``, and in ``config`` the
+  evaluation, whose ``kind`` (device trials, ``noisewalk.sweep.device``) the loader keeps.
 
 The database is opened read-only, so a study that is still running can be read.
 """
@@ -102,7 +103,8 @@ def load_store(path: str | Path) -> Study:
                 for r in db.execute(f"SELECT {', '.join(_JOB_COLUMNS)} FROM jobs ORDER BY rowid")
             ]
             has_spec = any(row[1] == "spec" for row in db.execute("PRAGMA table_info(trials)"))
-            columns = ", ".join(_TRIAL_COLUMNS) + (", spec" if has_spec else ", NULL")
+            kind = "COALESCE(json_extract(config, '$.evaluation.kind'), 'activation')"
+            columns = ", ".join(_TRIAL_COLUMNS) + f", {kind}" + (", spec" if has_spec else ", NULL")
             trials = db.execute(f"SELECT {columns} FROM trials ORDER BY rowid").fetchall()
         except sqlite3.DatabaseError as exc:
             raise InvalidParameterError(f"{db_path} is not a results store this version can read: {exc}") from None
@@ -138,13 +140,13 @@ def load_store(path: str | Path) -> Study:
             finished=j["finished_at"],
         )
     sites: dict[str, None] = {}
-    for job_id, selection, sigma, status, accuracies, error, name in trials:
-        walk = bool(specs.get(str(name), spec).get("noise", {}).get("walk"))
-        site = selection if walk else GLOBAL_SITE
+    for job_id, selection, sigma, status, accuracies, error, kind, name in trials:
+        walk = bool(specs.get(str(name), spec).get("noise", {}).get("walk")) and kind == "activation"
+        site = selection if walk or kind != "activation" else GLOBAL_SITE
         if walk:
             sites[selection] = None
         networks[job_id].evaluations.append(
-            Evaluation(float(sigma), [float(a) for a in _loads(accuracies, [])], site, status, error)
+            Evaluation(float(sigma), [float(a) for a in _loads(accuracies, [])], site, status, error, kind)
         )
     names = [str(n) for n in specs if n != "None"] or [spec.get("name") or root.resolve().name]
     return Study(

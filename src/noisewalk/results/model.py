@@ -45,6 +45,10 @@ class Evaluation:
     """``"all"`` (global noise at the configuration's sites) or the one site walking noise was at."""
     status: str = "done"
     error: str | None = None
+    kind: str = "activation"
+    """What was measured: ``activation`` noise; ``weights``: weight noise of level ``sigma`` at the
+    layer ``site`` (or ``"all"``); ``drift``: PCM weights ``sigma`` seconds after programming,
+    ``site`` saying whether compensated; ``acc`` then holds one value per programming draw."""
 
     @property
     def done(self) -> bool:

@@ -104,6 +104,7 @@ TRIAL_COLUMNS = (
     "dataset",
     "noise",
     "train_noise",
+    "kind",
     "status",
     "accuracy",
     "accuracies",
@@ -344,7 +345,10 @@ class Store:
 
     def rows(self, *, status: str | None = None) -> list[dict[str, Any]]:
         """One dict per trial with its job's columns (see :data:`EXPORT_COLUMNS`), JSON columns as text."""
-        columns = ", ".join([f"t.{c}" for c in TRIAL_COLUMNS] + [f"j.{c}" for c in JOB_COLUMNS])
+        kind = "COALESCE(json_extract(t.config, '$.evaluation.kind'), 'activation')"  # what the trial evaluates
+        columns = ", ".join(
+            [kind if c == "kind" else f"t.{c}" for c in TRIAL_COLUMNS] + [f"j.{c}" for c in JOB_COLUMNS]
+        )
         query = f"SELECT {columns} FROM trials t JOIN jobs j USING (job_id)"
         args: tuple[Any, ...] = ()
         if status is not None:

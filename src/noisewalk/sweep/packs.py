@@ -61,10 +61,10 @@ def pack_size(choice: int | None, device: str) -> int:
 
 def pack_key(config: dict) -> str | None:
     """What jobs of one pack share: their configuration without seed and level (None: the
-    job trains alone, its levels being drawn per sample)."""
+    job trains alone: its levels are drawn per sample, or its analog layers draw weight noise)."""
     recipe = Recipe.model_validate(config)
-    if recipe.training.train_config().noise_mode != "fixed":
-        return None
+    if recipe.training.train_config().noise_mode != "fixed" or recipe.analog is not None:
+        return None  # levels drawn per sample; analog layers draw their own weight noise
     shared = copy.deepcopy(config)
     for field in ("seed", "sigma"):
         shared.get("training", {}).pop(field, None)

@@ -22,6 +22,7 @@ from typing import Any
 from noisewalk.errors import InvalidParameterError
 from noisewalk.recipe import DataRecipe, NetworkNoise, NetworkTraining, QuantRecipe, Recipe, TrainNoise
 from noisewalk.sites import Site
+from noisewalk.sweep.device import device_evaluations, evaluation_kind, walked_layers
 from noisewalk.sweep.spec import Spec, canonical_sigma, selected_sites
 
 ID_LENGTH = 16
@@ -117,6 +118,7 @@ def job_recipe(
             **spec.training.model_dump(), sigma=canonical_sigma(train_sigma), sites=train_sites, seed=seed
         ),
         quant=None if variant is None else QuantRecipe(**dict(variant)),
+        analog=None if spec.device is None else spec.device.network(),
     )
 
 
@@ -138,9 +140,11 @@ def trial_config(job: dict[str, Any], selection: Selection, sigma: float, repeat
 
 
 def curve_config(trial: dict[str, Any]) -> dict[str, Any]:
-    """A trial's configuration without what varies along its curve (level and seed)."""
-    training = {k: v for k, v in trial["training"].items() if k not in ("sigma", "seed")}
-    evaluation = {k: v for k, v in trial["evaluation"].items() if k != "sigma"}
+    """A trial's configuration without what varies along its curve (level and seed; for
+    device trials, which are measured on each network, time or weight noise level and seed)."""
+    device = evaluation_kind(trial["evaluation"]) != "activation"
+    training = {k: v for k, v in trial["training"].items() if k not in (("seed",) if device else ("sigma", "seed"))}
+    evaluation = {k: v for k, v in trial["evaluation"].items() if k not in ("sigma", "t")}
     return {**trial, "training": training, "evaluation": evaluation}
 
 
@@ -165,7 +169,25 @@ def plan_jobs(spec: Spec, points: Iterable[Point]) -> list[TrainingJob]:
         job.trials.append(
             Trial(trial_id, job_id, stable_id(curve_config(tcfg)), p.selection, sigma, p.repetition, seed, tcfg)
         )
+    _add_device_trials(spec, jobs.values(), seen)
     return list(jobs.values())
+
+
+def _add_device_trials(spec: Spec, jobs: Iterable[TrainingJob], seen: set[str]) -> None:
+    """Every network of a study with ``[device]`` measurements gets its device trials."""
+    if spec.device is None or (spec.device.drift is None and spec.device.walk is None):
+        return
+    evaluations = device_evaluations(spec.device, walked_layers(spec) if spec.device.walk else [])
+    for job in jobs:
+        for label, level, evaluation in evaluations:
+            tcfg = {**job.config, "evaluation": evaluation}
+            trial_id = stable_id(tcfg)
+            if trial_id not in seen:
+                seen.add(trial_id)
+                curve = stable_id(curve_config(tcfg))
+                job.trials.append(
+                    Trial(trial_id, job.job_id, curve, Selection(label, None), level, job.repetition, job.seed, tcfg)
+                )
 
 
 def grid_points(spec: Spec, sites: tuple[Site, ...], levels: list[float] | None = None) -> list[Point]:

@@ -199,6 +199,7 @@ class _Run:
                     None if t.selection.sites is None else list(t.selection.sites),
                     t.sigma,
                     self.spec.evaluation.repeats,
+                    t.config["evaluation"] if "kind" in t.config["evaluation"] else None,
                 )
                 for t in job.trials
             ],
@@ -380,7 +381,11 @@ def run_study(
             executor=ex.name,
             counts=counts,
             failures=sorted(failures.items(), key=lambda kv: -kv[1]),
-            curves=study_curves(rows, log=spec.evaluation.log_fit),
+            curves=study_curves(
+                rows,
+                log=spec.evaluation.log_fit,
+                weights_log=not (spec.device and spec.device.walk) or spec.device.walk.log,
+            ),
             networks=len({r["job_id"] for r in rows}),
             trained=run.trained,
             resumed=run.resumed,

@@ -23,6 +23,7 @@ import numpy as np
 from pydantic import Field, ValidationError, field_validator, model_validator
 
 from noisewalk.data import create_dataset
+from noisewalk.device.spec import AnalogSpec
 from noisewalk.errors import InvalidParameterError, NoisewalkError
 from noisewalk.models import create_model
 from noisewalk.recipe import (
@@ -37,6 +38,7 @@ from noisewalk.recipe import (
 )
 from noisewalk.sites import Site, inject, select_sites
 from noisewalk.sweep.checks import MAX_LEVELS, MAX_SEED, MAX_TRIALS, cross_field_problems, order_problem, seed_problem
+from noisewalk.sweep.device import device_problems
 
 SIGMA_DIGITS = 12
 """Noise levels are rounded to this many significant digits, so that the same level
@@ -243,6 +245,8 @@ class Spec(_Section):
     quant: QuantSpec | None = None
     """Quantization-aware training; absent: float models only."""
     evaluation: EvaluationRecipe = EvaluationRecipe()
+    device: AnalogSpec | None = None
+    """The analog device of every network (in training and evaluation) and what is measured on it."""
     executor: ExecutorSettings = ExecutorSettings()
 
     @model_validator(mode="after")
@@ -337,6 +341,8 @@ def model_sites(spec: Spec, *, source: str = "<spec>") -> tuple[Site, ...]:
 def check_sites(spec: Spec, sites: tuple[Site, ...] | None = None, *, source: str = "<spec>") -> tuple[Site, ...]:
     """Check ``noise.sites`` against the model's sites; every bad entry is one problem."""
     sites = model_sites(spec, source=source) if sites is None else sites
+    if spec.device is not None and (problems := device_problems(spec)):
+        raise SpecError(source, problems)
     if spec.noise.sites == "all":
         _check_size(spec, sites, source)
         return sites

@@ -28,6 +28,7 @@ from noisewalk.errors import StorageError, is_environment_error, storage_error
 from noisewalk.models.build import network_for
 from noisewalk.recipe import Recipe
 from noisewalk.results.files import environment
+from noisewalk.sweep.device import KINDS, device_accuracies, evaluation_kind, group_key
 from noisewalk.train.checkpoint import STATE_KEYS, load_checkpoint, save_checkpoint, set_aside
 from noisewalk.train.device import available_cores, job_threads
 from noisewalk.train.loop import TrainResult, evaluate, resolve_device, seed_everything, train
@@ -39,6 +40,8 @@ class TrialTask:
     sites: list[str] | None
     sigma: float
     repeats: int
+    evaluation: dict[str, Any] | None = None
+    """What a device trial measures (``noisewalk.sweep.device``); None: activation noise at ``sites``."""
 
 
 @dataclass
@@ -123,14 +126,25 @@ def trial_seed(*trial_ids: str) -> int:
 
 def evaluate_trials(model, data: DataSplits, tasks: list[TrialTask], device) -> list[TrialOutcome]:
     """Evaluate trials, those with the same sites and draws in one pass over the test set
-    (``evaluate`` packs their levels into each forward pass)."""
-    groups: dict[tuple[tuple[str, ...] | None, int], list[TrialTask]] = {}
+    (``evaluate`` packs their levels into each forward pass); device trials after them, those
+    measured together in one call (``noisewalk.sweep.device``)."""
+    groups: dict[Any, list[TrialTask]] = {}
     for t in tasks:
-        groups.setdefault((tuple(t.sites) if t.sites is not None else None, t.repeats), []).append(t)
+        key = (tuple(t.sites) if t.sites is not None else None, t.repeats)
+        groups.setdefault(key if t.evaluation is None else group_key(t.evaluation), []).append(t)
+    order = sorted(groups.items(), key=lambda kv: KINDS.index(evaluation_kind(kv[1][0].evaluation)))
+    groups = dict(order)  # activation noise first, weight noise (which may replace the device's) last
     outcomes = []
-    for (sites, repeats), members in groups.items():
+    for key, members in groups.items():
         t0 = time.perf_counter()
+        seed = trial_seed(*(t.trial_id for t in members))
         try:
+            if isinstance(key, str):
+                accuracies = device_accuracies(model, data, [t.evaluation for t in members], device, seed)
+                seconds = (time.perf_counter() - t0) / len(members)
+                outcomes += [TrialOutcome(t.trial_id, acc, seconds) for t, acc in zip(members, accuracies, strict=True)]
+                continue
+            sites, repeats = key
             curve = evaluate(
                 model,
                 data.test,
@@ -138,7 +152,7 @@ def evaluate_trials(model, data: DataSplits, tasks: list[TrialTask], device) -> 
                 repeats=repeats,
                 sites=None if sites is None else list(sites),
                 device=device,
-                seed=trial_seed(*(t.trial_id for t in members)),
+                seed=seed,
             )
             seconds = (time.perf_counter() - t0) / len(members)
             outcomes += [TrialOutcome(t.trial_id, curve.acc[i], seconds) for i, t in enumerate(members)]
@@ -231,6 +245,11 @@ def job_outcome(
 ) -> JobOutcome:
     """Evaluate the trained network's trials: the job's outcome."""
     dev = resolve_device(task.device)
+    recipe = Recipe.model_validate(task.config)
+    if recipe.analog is not None and recipe.analog.needs_calibration:
+        from noisewalk.device import analog_layers
+
+        analog_layers(model).calibrate(data.train, samples=recipe.analog.calibration_samples, device=dev)
     clean = evaluate(model, data.test, [0.0], device=dev).mean[0]
     trials = evaluate_trials(model, data, task.trials, dev)
     return JobOutcome(
