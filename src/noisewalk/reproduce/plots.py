@@ -42,7 +42,7 @@ def _plt():
 def _save(fig, path: Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.tight_layout()
-    fig.savefig(path, dpi=DPI)
+    fig.savefig(path, dpi=DPI, bbox_inches="tight")  # a legend beside the axes included
     _plt().close(fig)
     return path
 
@@ -127,7 +127,10 @@ def grouped_bars(
     ax.set_ylabel(ylabel)
     ax.set_title(title)
     ax.grid(True, axis="y", which="major", alpha=0.3)
-    ax.legend()
+    if n > 3:  # beside the axes, where it hides no bar
+        ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0.0)
+    else:
+        ax.legend()
     return _save(fig, path)
 
 
