@@ -53,6 +53,8 @@ def accuracy_curves(curves: Mapping[str, Curve], path: Path, *, title: str, chan
     plt = _plt()
     fig, ax = plt.subplots(figsize=(6.4, 4.0))
     colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    if len(curves) > len(colors):  # a colour per curve: no two curves alike
+        colors = [plt.get_cmap("tab20")(i % 20) for i in range(len(curves))]
     for i, (label, c) in enumerate(curves.items()):
         color = colors[i % len(colors)]
         pos = [k for k, s in enumerate(c.sigma) if s > 0]
@@ -79,7 +81,10 @@ def accuracy_curves(curves: Mapping[str, Curve], path: Path, *, title: str, chan
     ax.set_ylim(0, 1)
     ax.set_title(title)
     ax.grid(True, which="major", alpha=0.3)
-    ax.legend(loc="best")
+    if len(curves) > 4:  # beside the axes, where it hides no point
+        ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0.0)
+    else:
+        ax.legend(loc="best")
     return _save(fig, path)
 
 
