@@ -24,6 +24,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationErr
 from noisewalk.analog_recipe import AnalogRecipe
 from noisewalk.errors import InvalidParameterError
 from noisewalk.fieldpaths import GRID_KINDS, field_path, validation_problems  # noqa: F401  (re-exported)
+from noisewalk.model_recipe import ModelRecipe
 from noisewalk.registry import Registry
 from noisewalk.validate import unknown_name
 
@@ -189,36 +190,6 @@ class TrainConfig(TrainingOptions):
 
     def to_dict(self) -> dict[str, Any]:
         return self.model_dump(mode="json")
-
-
-class ModelRecipe(RecipePart):
-    name: str = "mlp"
-    """A registered model (``noisewalk models``)."""
-    batchnorm: bool = False
-    """Build the model with batch-norm layers."""
-    options: Annotated[dict[str, bool | int | float | str], Field(default_factory=dict, json_schema_extra={"since": 2})]
-    """Further arguments of the model's factory, e.g. pooling = "avg" for lenet5."""
-
-    @field_validator("name")
-    @classmethod
-    def _known(cls, name: str) -> str:
-        from noisewalk.models import MODELS
-
-        return registered(MODELS).func(name)
-
-    @model_validator(mode="after")
-    def _options_fit(self) -> ModelRecipe:
-        from noisewalk.models import MODELS, model_options
-
-        if self.name in MODELS and self.options:
-            allowed = model_options(self.name)
-            unknown = [] if allowed is None else sorted(set(self.options) - set(allowed))
-            if allowed is not None and unknown:
-                raise ValueError(
-                    f"options {unknown} are not options of model {self.name!r}; "
-                    f"it takes: {', '.join(allowed) or 'none'}"
-                )
-        return self
 
 
 Channels = Annotated[list[float], Field(min_length=1)]

@@ -18,6 +18,7 @@ class Registry(Generic[T]):
         self._entries: dict[str, Callable[..., T]] = {}
         self._fallbacks: list[tuple[Callable[[], list[str]], Callable[[str], Callable[..., T]]]] = []
         self._prefixes: dict[str, Callable[[str], Callable[..., T]]] = {}
+        self._resolvers: list[tuple[Callable[[str], bool], Callable[[str], Callable[..., T]]]] = []
 
     def register(self, name: str | None = None) -> Callable[[Callable[..., T]], Callable[..., T]]:
         def decorator(factory: Callable[..., T]) -> Callable[..., T]:
@@ -38,9 +39,21 @@ class Registry(Generic[T]):
         returns the factory and raises for names that library does not know."""
         self._prefixes[prefix] = lookup
 
+    def add_resolver(self, match: Callable[[str], bool], lookup: Callable[[str], Callable[..., T]]) -> None:
+        """Names of a form ``match`` recognizes (``path/to/file.py:Class``) served by
+        ``lookup(name)``, which raises an error of its own for names it cannot serve."""
+        self._resolvers.append((match, lookup))
+
+    def resolves(self, name: str) -> bool:
+        """Whether ``name`` has a form one of the resolvers serves (it may still fail to load)."""
+        return any(match(name) for match, _ in self._resolvers)
+
     def get(self, name: str) -> Callable[..., T]:
         if name in self._entries:
             return self._entries[name]
+        for match, lookup in self._resolvers:
+            if match(name):
+                return lookup(name)
         prefix, sep, rest = name.partition(":")
         if sep and prefix in self._prefixes:
             return self._prefixes[prefix](rest)
@@ -60,7 +73,8 @@ class Registry(Generic[T]):
         return sorted(self._entries) + sorted(set(extra))
 
     def __contains__(self, name: object) -> bool:
-        if isinstance(name, str) and name.partition(":")[0] in self._prefixes and ":" in name:
+        resolved = isinstance(name, str) and self.resolves(name)
+        if resolved or (isinstance(name, str) and name.partition(":")[0] in self._prefixes and ":" in name):
             try:
                 self.get(name)
             except Exception:

@@ -153,7 +153,12 @@ def _default(field: FieldInfo) -> Any:
 
 def recipe_fields(skip: set[tuple[str, str]] = frozenset()) -> list[tuple[str, str, FieldInfo]]:
     """(section, field name, field) of every recipe field a command takes as an option."""
-    return [(s, n, f) for s, cls in SECTIONS.items() for n, f in cls.model_fields.items() if (s, n) not in skip]
+    return [
+        (s, n, f)
+        for s, cls in SECTIONS.items()
+        for n, f in cls.model_fields.items()
+        if (s, n) not in skip and (f.json_schema_extra or {}).get("cli") is not False  # type: ignore[union-attr]
+    ]
 
 
 def recipe_options(skip: set[tuple[str, str]] = frozenset(), device: bool = True, **defaults: Any):

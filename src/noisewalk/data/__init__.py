@@ -27,7 +27,9 @@ from noisewalk.data.core import (
     random_crop,
     random_crop_flip,
 )
+from noisewalk.data.images import image_folder
 from noisewalk.data.registry import DATASETS, create_dataset, list_datasets, register_dataset
+from noisewalk.data.tensors import from_tensors
 
 __all__ = [
     "DATASETS",
@@ -36,7 +38,9 @@ __all__ = [
     "TensorLoader",
     "class_weights",
     "create_dataset",
+    "from_tensors",
     "hflip",
+    "image_folder",
     "list_datasets",
     "random_crop",
     "random_crop_flip",

@@ -51,7 +51,7 @@ def noisy_network(
 def network_for(recipe: Recipe, data: DataSplits) -> NoisyModel:
     """A freshly initialized network as ``recipe`` describes it (seed the generators first)."""
     return noisy_network(
-        recipe.model.name,
+        recipe.model.source,
         data,
         batchnorm=recipe.model.batchnorm,
         noise=recipe.noise.type,

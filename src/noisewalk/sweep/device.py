@@ -49,7 +49,7 @@ def _analog_sites(key: str) -> tuple:
     analog = AnalogRecipe.model_validate(raw["analog"])
     splits = create_dataset(data.name, root=data.root)
     net = create_model(
-        model.name,
+        model.source,
         num_classes=splits.num_classes,
         input_shape=splits.input_shape,
         batchnorm=model.batchnorm,

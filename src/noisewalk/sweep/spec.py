@@ -321,7 +321,7 @@ def model_sites(spec: Spec, *, source: str = "<spec>") -> tuple[Site, ...]:
     data = create_dataset(spec.data.name, root=spec.data.root)
     try:
         net = create_model(
-            spec.model.name,
+            spec.model.source,
             num_classes=data.num_classes,
             input_shape=data.input_shape,
             batchnorm=spec.model.batchnorm,

@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from rich.console import Console
 from torch import Tensor, nn
 
 from noisewalk.data import DataSplits, TensorData, TensorLoader
@@ -36,6 +37,7 @@ from noisewalk.train.device import (  # noqa: F401
     use_channels_last,
 )
 from noisewalk.train.memory import reuse_freed_memory
+from noisewalk.train.progress import epoch_progress
 from noisewalk.train.vant import fluctuating_sigma, training_sigma
 from noisewalk.validate import check_positive_int, check_range, check_sigma
 
@@ -91,6 +93,7 @@ def train(
     resume: dict[str, Any] | None = None,
     checkpoint: Callable[[dict[str, Any]], None] | None = None,
     noise_helper: bool | None = None,
+    progress: bool | Console = False,
 ) -> TrainResult:
     """Train ``model`` in place on ``data`` and return its history.
 
@@ -101,24 +104,27 @@ def train(
     that epoch and gives the same result as an uninterrupted run. On a CPU the training
     noise comes from a stream of its own (:mod:`noisewalk.noise.stream`), drawn ahead by a
     helper thread when ``noise_helper`` (None: when this process may use more cores than
-    torch's threads).
+    torch's threads). ``progress=True`` shows a bar over the epochs with the loss and
+    accuracies on stderr when it is a terminal (or on a ``rich.console.Console`` given).
     """
-    steps = training_steps(
-        model,
-        data,
-        config,
-        device=device,
-        on_epoch=on_epoch,
-        class_weights=class_weights,
-        resume=resume,
-        checkpoint=checkpoint,
-        noise_helper=noise_helper,
-    )
-    while True:
-        try:
-            next(steps)
-        except StopIteration as done:
-            return done.value
+    epochs = (config or TrainConfig()).epochs
+    with epoch_progress(epochs, progress, on_epoch) as each_epoch:
+        steps = training_steps(
+            model,
+            data,
+            config,
+            device=device,
+            on_epoch=each_epoch,
+            class_weights=class_weights,
+            resume=resume,
+            checkpoint=checkpoint,
+            noise_helper=noise_helper,
+        )
+        while True:
+            try:
+                next(steps)
+            except StopIteration as done:
+                return done.value
 
 
 def training_steps(
