@@ -23,6 +23,7 @@ def test_auto_gives_small_models_one_thread_and_larger_ones_their_cores():
     assert job_threads(None, large, cores=8) == 8
     assert job_threads(None, large, cores=0) == 1  # a share below one core is one thread
     assert job_threads(3, small, cores=8) == 3  # a choice is kept
+    assert job_threads(None, nn.Sequential(nn.Conv2d(3, 6, 5)), cores=2) == 2  # convolutions are work to share
 
 
 def test_a_pool_shares_the_cores_between_its_workers(monkeypatch):
