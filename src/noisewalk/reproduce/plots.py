@@ -109,21 +109,30 @@ def grouped_bars(
     n = max(1, len(series))
     width = 0.8 / n
     fig, ax = plt.subplots(figsize=(max(6.4, 0.45 * len(keys) * n + 2), 4.0))
+    colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    any_missing = False
     for i, (label, values) in enumerate(series.items()):
+        color = colors[i % len(colors)]
         xs = np.arange(len(keys)) + (i - (n - 1) / 2) * width
         ys = [values.get(k, math.nan) for k in keys]
         ok = [j for j, y in enumerate(ys) if math.isfinite(y) and (y > 0 or not log)]
-        bars = ax.bar([xs[j] for j in ok], [ys[j] for j in ok], width, label=label)
+        if log:  # a bar on a log axis has no meaningful base: points
+            ax.plot([xs[j] for j in ok], [ys[j] for j in ok], "o", ms=5, color=color, label=label, zorder=3)
+        else:
+            ax.bar([xs[j] for j in ok], [ys[j] for j in ok], width, color=color, label=label)
         missing = [xs[j] for j in range(len(keys)) if j not in ok]
+        any_missing = any_missing or bool(missing)
         if missing:
             ax.plot(
                 missing,
                 [0.02] * len(missing),
                 "x",
-                color=bars.patches[0].get_facecolor() if ok else "grey",
+                color=color,
                 transform=ax.get_xaxis_transform(),
                 ms=6,
             )
+    if any_missing:
+        ax.plot([], [], "x", color="grey", label="cross: no value (outside the measured range, or not run)")
     if reference is not None:
         ax.axhline(reference, color="grey", ls="--", lw=0.8)
     ax.set_xticks(range(len(keys)), keys, rotation=45, ha="right")
