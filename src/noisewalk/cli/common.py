@@ -161,16 +161,18 @@ def errors() -> Iterator[None]:
 Threads = Annotated[
     str,
     typer.Option(
-        help="torch threads per training job: 'auto' (one for small models, the job's share of the cores "
-        "for larger ones, never more threads than cores) or a number."
+        metavar="auto|N",
+        help="torch threads per training job: 'auto' (one for small models without convolutions, the job's "
+        "share of the cores for others, never more threads than cores) or a number.",
     ),
 ]
 
 Pack = Annotated[
     str,
     typer.Option(
+        metavar="auto|N",
         help="Networks trained together as one pack (same recipe, other seeds and levels): 'auto' "
-        "(16 on a GPU, 1 on a CPU) or a number."
+        "(16 on a GPU, 1 on a CPU) or a number.",
     ),
 ]
 
