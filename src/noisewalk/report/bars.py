@@ -37,6 +37,7 @@ def grouped(
     missing_note: str,
     reference: float | None = None,
     formats: Sequence[str] = (),
+    xlabel: str | None = None,
 ) -> Path:
     """Value ± error per category (x axis), one marker or bar per series side by side.
 
@@ -96,6 +97,8 @@ def grouped(
                 plain_log_labels(ax.yaxis, lo / pad, hi * pad)
                 ax.grid(True, axis="y", which="minor", color="0.93", lw=0.5)
         ax.set_ylabel(ylabel)
+        if xlabel:
+            ax.set_xlabel(xlabel)
         ax.set_title(title)
         ax.grid(True, axis="y", which="major", **GRID)
         if n > 1 or missing:
@@ -110,11 +113,21 @@ def plot_site_midpoints(
     title: str = "Per-site midpoint noise level (walking noise)",
     ylabel: str = "μ (log scale)",
     formats: Sequence[str] = (),
+    xlabel: str = "noise site (in the order of the forward pass)",
 ) -> Path:
     """Per-site μ ± error as points over the sites (log axis), one marker per series side
     by side (e.g. without and with noisy training). ``series`` maps a label to
     ``{site: (mu, err)}``; a site without μ in range is marked with a grey cross."""
-    return grouped(series, path, title=title, ylabel=ylabel, log=True, missing_note="no μ in range", formats=formats)
+    return grouped(
+        series,
+        path,
+        title=title,
+        ylabel=ylabel,
+        log=True,
+        missing_note="no μ in range",
+        formats=formats,
+        xlabel=xlabel,
+    )
 
 
 def plot_weight_magnitudes(

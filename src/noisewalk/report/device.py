@@ -108,6 +108,7 @@ def _walk_part(canvas: Canvas, confs: list[Configuration], words: Words, log: bo
                 series,
                 title="Per-layer μ of weight noise (walking weight noise)",
                 ylabel="μ: weight noise std / w_max (log scale)",
+                xlabel="analog layer",
                 caption="μ of each analog layer with programming noise in its weights only (every other layer "
                 f"noise-free), from the logistic fitted{' in log σ' if log else ''} to the mean accuracy of {nets} "
                 "(their programming draws averaged); error bars: the fit's standard error of μ.",
