@@ -132,9 +132,7 @@ class PooledDraws(NormalDraws):
         window, sign = self._window(x)
         if window is None:
             return self._exact.add_scaled(x, scale, inplace=inplace)
-        if isinstance(scale, Tensor):
-            return x.addcmul_(window, scale, value=sign) if inplace else torch.addcmul(x, window, scale, value=sign)
-        return x.add_(window, alpha=scale * sign) if inplace else torch.add(x, window, alpha=scale * sign)
+        return add_values(x, window, scale, sign=sign, inplace=inplace)
 
     def _window(self, like: Tensor) -> tuple[Tensor | None, float]:
         """A window shaped like ``like`` and a sign, or None where exact draws are used."""
@@ -151,6 +149,14 @@ class PooledDraws(NormalDraws):
 
     def __repr__(self) -> str:
         return f"PooledDraws(size={self.size}, reuse={self.reuse}, max_size={self.max_size}, in_eval={self.in_eval})"
+
+
+def add_values(x: Tensor, z: Tensor, scale: float | Tensor, *, sign: float = 1.0, inplace: bool = False) -> Tensor:
+    """``x + sign * scale * z`` in one pass (``scale`` a number or a tensor that broadcasts),
+    a new tensor or ``x`` itself (``inplace``)."""
+    if isinstance(scale, Tensor):
+        return x.addcmul_(z, scale, value=sign) if inplace else torch.addcmul(x, z, scale, value=sign)
+    return x.add_(z, alpha=scale * sign) if inplace else torch.add(x, z, alpha=scale * sign)
 
 
 def laid_out(flat: Tensor, like: Tensor, offset: int = 0) -> Tensor:

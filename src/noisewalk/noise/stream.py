@@ -23,7 +23,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 import torch
 from torch import Tensor
 
-from noisewalk.noise.draws import ExactDraws, NormalDraws, laid_out
+from noisewalk.noise.draws import ExactDraws, NormalDraws, add_values, laid_out
 
 MAX_SIZES = 256
 """Distinct request sizes prepared ahead; requests of further sizes are drawn when asked."""
@@ -112,9 +112,7 @@ class StreamDraws(NormalDraws):
         z = self._values(x)
         if z is None:
             return self._exact.add_scaled(x, scale, inplace=inplace)
-        if isinstance(scale, Tensor):
-            return x.addcmul_(z, scale) if inplace else torch.addcmul(x, z, scale)
-        return x.add_(z, alpha=scale) if inplace else torch.add(x, z, alpha=scale)
+        return add_values(x, z, scale, inplace=inplace)
 
 
 def attach_stream(draws: list[NormalDraws], stream: NoiseStream) -> None:
