@@ -185,7 +185,7 @@ def step_by_step(
         model = create_model("lenet5", num_classes=10, input_shape=(3, 32, 32))
         model = inject(model, "additive", draws=draws) if draws else model
         config = TrainConfig(epochs=1, batch_size=batch_size, sigma=sigma if draws else 0.0, last_epochs=1, seed=1)
-        loops[name] = training_steps(model, train_part, config, device=device, noise_helper=False)
+        loops[name] = training_steps(model, train_part, config, device=device)
         for _ in range(warmup):
             next(loops[name])
     times: dict[str, list[float]] = {name: [] for name in loops}

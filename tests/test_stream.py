@@ -1,49 +1,77 @@
-"""The noise stream of a training on the CPU: exact values, the same with or without the
-helper thread, and a resumed training continues it exactly."""
+"""The noise stream of a training on the CPU: exact values that depend only on the key and
+the sequence of requests, the fused addition equal to drawing then adding, and a resumed
+training that continues the stream exactly."""
 
 from __future__ import annotations
 
 import copy
 import math
 
+import pytest
 import torch
 
 from noisewalk import create_model, inject
 from noisewalk.data import create_dataset
+from noisewalk.errors import InvalidParameterError
+from noisewalk.noise import counter
 from noisewalk.noise.stream import NoiseStream
 from noisewalk.recipe import TrainConfig
 from noisewalk.train.loop import train
 
 
-def _requests(stream: NoiseStream) -> list[torch.Tensor]:
-    out = []
-    for step in range(6):
-        for n in (1000, 37, 1000, 5000):
-            out.append(stream.take(n if step < 5 else n // 2).clone())  # the last step: other sizes
-        if step == 2:
-            stream.flush()
-    return out
+def test_requests_take_consecutive_blocks_of_one_stream():
+    stream = NoiseStream(7)
+    a, b, c = stream.take(1000), stream.take(37), stream.take(100_000)
+    assert torch.equal(a, counter.torch_fill(1000, 7, 0))
+    assert torch.equal(b, counter.torch_fill(37, 7, counter.blocks(1000)))
+    assert torch.equal(c, counter.torch_fill(100_000, 7, counter.blocks(1000) + counter.blocks(37)))
+    assert not torch.equal(a[:37], b)  # fresh values for every request
+    assert not torch.equal(NoiseStream(8).take(1000), a)  # another key, another stream
 
 
-def test_the_values_do_not_depend_on_the_helper():
-    with_helper, inline = NoiseStream(7, helper=True), NoiseStream(7, helper=False)
+def test_the_values_do_not_depend_on_the_thread_count():
+    threads = torch.get_num_threads()
     try:
-        a, b = _requests(with_helper), _requests(inline)
+        values = []
+        for t in (1, 3):
+            torch.set_num_threads(t)
+            stream = NoiseStream(11)
+            values.append(torch.cat([stream.take(300_000), stream.add(torch.ones(200_001), 0.5)]))
     finally:
-        with_helper.close()
-        inline.close()
-    assert all(torch.equal(x, y) for x, y in zip(a, b, strict=True))
-    assert not torch.equal(a[0], a[2])  # two requests of one size get fresh values
-    assert torch.equal(NoiseStream(7, helper=False).take(1000), NoiseStream(7, helper=True).take(1000))
+        torch.set_num_threads(threads)
+    assert torch.equal(*values)
+
+
+@pytest.mark.parametrize("layout", ["contiguous", "channels_last"])
+def test_the_fused_addition_equals_drawing_then_adding(layout):
+    x = torch.randn(4, 3, 5, 6)
+    if layout == "channels_last":
+        x = x.contiguous(memory_format=torch.channels_last)
+    fused = NoiseStream(5).add(x, 0.3)
+    assert fused.stride() == x.stride()
+    z = NoiseStream(5).take(x.numel())  # in memory order
+    expected = x.as_strided((x.numel(),), (1,)) + z.mul_(0.3)
+    assert torch.equal(fused.as_strided((x.numel(),), (1,)), expected)
 
 
 def test_the_values_are_standard_normal():
-    stream = NoiseStream(1, helper=True)
+    stream = NoiseStream(1)
     z = torch.cat([stream.take(250_000) for _ in range(4)]).double()
-    stream.close()
     assert abs(float(z.mean())) < 5 / math.sqrt(len(z))
     assert abs(float(z.std()) - 1.0) < 0.005
     assert abs(float((z**4).mean()) - 3.0) < 0.05  # Gaussian tails, not a uniform's
+
+
+def test_the_state_is_the_key_and_the_position():
+    stream = NoiseStream(2**64 - 3)
+    stream.take(100)
+    state = stream.get_state()
+    after = stream.take(50)
+    other = NoiseStream(0)
+    other.set_state(state)
+    assert torch.equal(other.take(50), after)
+    with pytest.raises(InvalidParameterError, match="another version"):
+        other.set_state(torch.zeros(5056, dtype=torch.uint8))  # a torch.Generator's state
 
 
 def _net():
@@ -51,12 +79,12 @@ def _net():
     return inject(create_model("mlp", num_classes=10, input_shape=(1, 8, 8)), "additive")
 
 
-def test_training_is_the_same_with_and_without_the_helper():
+def test_a_training_repeats_with_its_seed():
     data = create_dataset("digits")
-    config = TrainConfig(epochs=2, sigma=0.5, seed=3, batch_size=128)
+    config = TrainConfig(epochs=1, sigma=0.5, seed=3, batch_size=128)
     a, b = _net(), _net()
-    train(a, data, config, device="cpu", noise_helper=True)
-    train(b, data, config, device="cpu", noise_helper=False)
+    train(a, data, config, device="cpu")
+    train(b, data, config, device="cpu")
     for k, v in a.state_dict().items():
         assert torch.equal(v, b.state_dict()[k]), k
 

@@ -30,7 +30,7 @@ from noisewalk.recipe import Recipe
 from noisewalk.results.files import environment
 from noisewalk.sweep.device import KINDS, device_accuracies, evaluation_kind, group_key
 from noisewalk.train.checkpoint import STATE_KEYS, load_checkpoint, save_checkpoint, set_aside
-from noisewalk.train.device import available_cores, job_threads
+from noisewalk.train.device import job_threads
 from noisewalk.train.loop import TrainResult, evaluate, resolve_device, seed_everything, train
 
 
@@ -206,7 +206,6 @@ def _run(task: JobTask) -> JobOutcome:
         device=dev,
         resume=state,
         checkpoint=lambda s: save_checkpoint(task.checkpoint, s),
-        noise_helper=(task.cores or available_cores()) > threads,  # a core to spare for drawing noise
     )
     return job_outcome(task, model, data, result, int(state["epoch"]) if state is not None else 0, notes)
 

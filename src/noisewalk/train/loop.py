@@ -92,7 +92,6 @@ def train(
     class_weights: Tensor | None = None,
     resume: dict[str, Any] | None = None,
     checkpoint: Callable[[dict[str, Any]], None] | None = None,
-    noise_helper: bool | None = None,
     progress: bool | Console = False,
 ) -> TrainResult:
     """Train ``model`` in place on ``data`` and return its history.
@@ -102,10 +101,9 @@ def train(
     ``checkpoint`` receives the training state after every epoch (see
     :mod:`noisewalk.train.checkpoint`); passing such a state back as ``resume`` continues from
     that epoch and gives the same result as an uninterrupted run. On a CPU the training
-    noise comes from a stream of its own (:mod:`noisewalk.noise.stream`), drawn ahead by a
-    helper thread when ``noise_helper`` (None: when this process may use more cores than
-    torch's threads). ``progress=True`` shows a bar over the epochs with the loss and
-    accuracies on stderr when it is a terminal (or on a ``rich.console.Console`` given).
+    noise comes from a stream of its own (:mod:`noisewalk.noise.stream`). ``progress=True``
+    shows a bar over the epochs with the loss and accuracies on stderr when it is a terminal
+    (or on a ``rich.console.Console`` given).
     """
     epochs = (config or TrainConfig()).epochs
     with epoch_progress(epochs, progress, on_epoch) as each_epoch:
@@ -118,7 +116,6 @@ def train(
             class_weights=class_weights,
             resume=resume,
             checkpoint=checkpoint,
-            noise_helper=noise_helper,
         )
         while True:
             try:
@@ -137,7 +134,6 @@ def training_steps(
     class_weights: Tensor | None = None,
     resume: dict[str, Any] | None = None,
     checkpoint: Callable[[dict[str, Any]], None] | None = None,
-    noise_helper: bool | None = None,
 ) -> Generator[int, None, TrainResult]:
     """:func:`train` one optimizer step at a time: yields the epoch (0-based) after each
     step, runs each epoch's test pass before the next epoch's first step (or the end), and
@@ -177,7 +173,7 @@ def training_steps(
     level_gen = torch.Generator().manual_seed(config.seed + 1)  # VANT draws, apart from the batch order
     result = TrainResult()
     first_epoch = 0
-    stream = training_stream(model, config.seed, dev, noise_helper) if noisy else None
+    stream = training_stream(config.seed, dev) if noisy else None
     if resume is not None:
         first_epoch, result.history = restore_training_state(resume, model, opt, sched, gen)
         result.nonfinite_steps = sum(int(r["nonfinite_steps"]) for r in result.history)
@@ -222,8 +218,6 @@ def training_steps(
                 yield epoch
             if config.schedule == "cosine-epoch":
                 advance_schedule(sched, quietly=True)
-            if stream is not None:
-                stream.flush()  # where the stream stands is where a resumed training takes it up
             if noisy and config.noise_mode != "fixed":
                 model.set_sigma(sigma, config.sites)  # the per-epoch test runs at the nominal level
             model.eval()
@@ -252,14 +246,10 @@ def training_steps(
     return result
 
 
-def training_stream(model: NoisyModel, seed: int, dev: torch.device, helper: bool | None) -> NoiseStream | None:
+def training_stream(seed: int, dev: torch.device) -> NoiseStream | None:
     """The noise stream of a training on the CPU (None on other devices: their generators
     draw in parallel already)."""
-    if dev.type != "cpu":
-        return None
-    if helper is None:
-        helper = available_cores() > torch.get_num_threads()
-    return NoiseStream(stream_seed(seed), helper=helper)
+    return NoiseStream(stream_seed(seed)) if dev.type == "cpu" else None
 
 
 @contextmanager

@@ -84,7 +84,7 @@ class Member:
         self.noise = torch.Generator(device=dev).manual_seed(config.seed)
         """Torch's default generator as the network alone has it: its noise on a GPU, its
         per-epoch tests' noise."""
-        self.stream = NoiseStream(stream_seed(config.seed), helper=False) if dev.type == "cpu" else None
+        self.stream = NoiseStream(stream_seed(config.seed)) if dev.type == "cpu" else None
         """Its training noise on a CPU, as the network alone draws it (:mod:`noisewalk.noise.stream`)."""
         self.channels_last = use_channels_last(config.channels_last, model, dev)
         self.loader = TensorLoader(
@@ -156,8 +156,6 @@ def finish_epoch(member: Member, epoch: int, sums: dict[str, float], noisy: bool
     config = member.config
     if config.schedule == "cosine-epoch":
         advance_schedule(member.sched, quietly=True)
-    if member.stream is not None:
-        member.stream.flush()
     test_acc = math.nan
     if config.test_every_epoch or epoch >= config.epochs - config.last_epochs:
         probe = member.model
