@@ -10,14 +10,16 @@ hits all of them alike), for a fixed number of steps after a warm-up:
   noisy     noisewalk.train.loop.train: tensor-resident CIFAR-10, batched crop and flip, LeNet-5
             through inject() with additive noise at every site (pooled draws); on the
             CPU with its default channels-last layout for convolutions.
-  exact     the same with exact draws (a fresh torch.randn value for every element),
-            the default: on the CPU drawn one step ahead by a helper thread on the core
-            the training leaves free (noisewalk.noise.stream).
+  exact     the same with exact draws (a fresh N(0, 1) value for every element), the
+            default: on the CPU from the training's counter-based stream, drawn by the
+            vectorized kernel on the training's threads and, for additive noise, added
+            in the same pass (noisewalk.noise.stream).
   clean     the same loop on the plain LeNet-5, without noise.
 
-The noisewalk loops run with ``--threads`` torch threads (default 1, what ``--threads
-auto`` gives LeNet-5); the naive loop with torch's default (all cores), as a researcher
-runs it; ``clean-all`` is noisewalk's clean loop with torch's default too.
+The noisewalk loops run with ``--threads`` torch threads (default: what ``--threads auto``
+gives LeNet-5, every core this process may use); the naive loop with torch's default (all
+cores), as a researcher runs it; ``clean-all`` is noisewalk's clean loop with torch's
+default too.
 
 Batch 128, LeNet-5, Adam (lr 1e-3). Each round runs every loop once, in a rotating
 order; prints images/second per round, the medians, and the ratios noisy/naive and
@@ -48,6 +50,7 @@ from torch import nn
 from noisewalk import create_model, inject
 from noisewalk.data import DataSplits, TensorData, create_dataset
 from noisewalk.results.files import environment, write_json
+from noisewalk.train.device import available_cores
 from noisewalk.train.loop import TrainConfig, resolve_device, train, training_steps
 from noisewalk.train.memory import reuse_freed_memory
 
@@ -170,11 +173,7 @@ def step_by_step(
 ) -> dict[str, list[float]]:
     """Seconds per optimizer step of ``noisewalk.train.loop`` (through ``training_steps``) for the
     noisy, exact and clean LeNet-5, the three loops advancing one step each in turn (in a
-    rotating order), so that any slow-down of the machine hits all of them alike.
-
-    Here the exact draws are made inline (no helper thread): a helper would draw one
-    loop's noise while the other loops step, which is not a cost of that loop's steps.
-    This gives the cost of drawing itself; the rounds give the cost with the helper."""
+    rotating order), so that any slow-down of the machine hits all of them alike."""
     torch.set_num_threads(threads)
     test = data.test.subset(16).to(device)
     train_part = DataSplits(
@@ -236,7 +235,9 @@ def main() -> None:
     parser.add_argument(
         "--step-pairs", type=int, default=400, help="steps per loop of the step-by-step measurement of the noise cost"
     )
-    parser.add_argument("--threads", type=int, default=1, help="torch threads of the noisewalk loops")
+    parser.add_argument(
+        "--threads", type=int, default=available_cores(), help="torch threads of the noisewalk loops (default: all)"
+    )
     parser.add_argument("--device", default="cpu", help="cpu, cuda or auto (the GPU where there is one)")
     parser.add_argument("--out", type=Path, default=None, help="write the results as JSON here")
     args = parser.parse_args()

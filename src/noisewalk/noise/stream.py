@@ -3,8 +3,7 @@
 torch's CPU generator is serial and makes about one standard-normal value every 3-4 ns;
 with noise at every site of a small network, drawing would take as long as the rest of a
 training step. A :class:`NoiseStream` draws from :mod:`noisewalk.noise.counter` instead:
-exact, independent N(0, 1) values, vectorized and, for large requests, on the training's
-threads (which wait while the noise is drawn), about a tenth of the time. Additive noise
+exact, independent N(0, 1) values from a vectorized kernel, in about a sixth of the time. Additive noise
 with one level is added in the same pass that draws it (``x + sigma * z`` without a tensor
 of ``z`` in memory).
 
@@ -52,15 +51,14 @@ class NoiseStream:
         self.block += counter.blocks(n)
         return first
 
-    @staticmethod
-    def _threads(n: int) -> int:
-        # the training's threads wait while the noise is drawn; the kernel keeps small
-        # requests on one thread
-        return torch.get_num_threads() if n >= 1 << 16 else 1
+    threads = 1
+    """Threads of the kernel per request. One: torch's own worker threads keep spinning on
+    the other cores for a while after each operation, and a second drawing thread beside
+    them made a LeNet-5 step slower, not faster (docs/benchmarks.md)."""
 
     def take(self, n: int, dtype: torch.dtype = torch.float32) -> Tensor:
         """``n`` fresh N(0, 1) values (a new tensor the caller may overwrite)."""
-        values = counter.fill(torch.empty(n), self.key, self._advance(n), self._threads(n))
+        values = counter.fill(torch.empty(n), self.key, self._advance(n), self.threads)
         return values if dtype == torch.float32 else values.to(dtype)
 
     def add(self, x: Tensor, scale: float) -> Tensor:
@@ -68,7 +66,7 @@ class NoiseStream:
         (``z`` the next ``x.numel()`` values, in ``x``'s memory order)."""
         out = torch.empty_like(x)  # the same strides for a dense tensor
         n = x.numel()
-        counter.add(_memory(out), _memory(x), scale, self.key, self._advance(n), self._threads(n))
+        counter.add(_memory(out), _memory(x), scale, self.key, self._advance(n), self.threads)
         return out
 
     def get_state(self) -> Tensor:
