@@ -13,6 +13,7 @@ from noisewalk.cli import app
 from noisewalk.data.prepare import PAPER_DATA
 from noisewalk.reproduce import SCALES, estimate_cost, finding_specs, list_findings, run_finding
 from noisewalk.reproduce.compare import DIFFERS, NO_PAPER, NOT_MEASURED, SAME, WITHIN, Row
+from noisewalk.reproduce.studies import study_curves_of
 from noisewalk.sweep.spec import AdaptiveGrid, LogGrid
 
 PAPERS = Path(__file__).resolve().parents[1] / "experiments" / "papers"
@@ -61,6 +62,15 @@ def test_smoke_scale_runs(name, tmp_path):
     # resumable: a second run trains nothing and gives the same table
     again, files2 = run_finding(FINDINGS[name], "smoke", tmp_path, device="cpu")
     assert [r.cells() for r in again.rows] == [r.cells() for r in outcome.rows]
+    if name == "hn-qat":  # the analysis fits in the unit the scale's spec asks for
+        smoke = finding_specs(FINDINGS[name], "smoke")
+        for log in (False, True):
+            specs = {
+                k: s.model_copy(update={"evaluation": s.evaluation.model_copy(update={"log_fit": log})})
+                for k, s in smoke.items()
+            }
+            curves = [c for s in specs for c in study_curves_of(tmp_path, specs, s)]
+            assert curves and all(c.fit.log is log for c in curves)
 
 
 # --- the paper scale against SPEC §9 -------------------------------------------------

@@ -12,12 +12,12 @@ from noisewalk.measure.fit import preserved_relative_accuracy
 from noisewalk.reproduce import paper, plots
 from noisewalk.reproduce.compare import Outcome, Row
 from noisewalk.reproduce.registry import ANALYSES
-from noisewalk.reproduce.studies import Curve, load_curves
+from noisewalk.reproduce.studies import Curve, study_curves_of
 from noisewalk.sweep.spec import Spec
 
 
-def _one(folder: Path, study: str) -> Curve | None:
-    curves = load_curves(folder / study, study)
+def _one(folder: Path, specs: dict[str, Spec], study: str) -> Curve | None:
+    curves = study_curves_of(folder, specs, study)
     return curves[0] if curves else None
 
 
@@ -45,7 +45,7 @@ def noisy_training(folder: Path, specs: dict[str, Spec], *, models: list[str] | 
         clean, noisy = f"{m}-none", f"{m}-matched"
         if clean not in specs and noisy not in specs:
             continue
-        c, n = _one(folder, clean), _one(folder, noisy)
+        c, n = _one(folder, specs, clean), _one(folder, specs, noisy)
         mu0, mu1 = paper.HN_MU[m]
         ours0, ours1 = _get(c, "mu"), _get(n, "mu")
         gain = ours1 / ours0 if ours0 and ours1 and math.isfinite(ours0) and math.isfinite(ours1) else None
@@ -82,7 +82,7 @@ def _quant_label(q: dict[str, Any] | None) -> str:
 def qat(folder: Path, specs: dict[str, Spec], *, scale: float = paper.HN_QAT_CONSTANT_SCALE) -> Outcome:
     """HN Table I / Fig. 2: μ and peak accuracy per quantization setting, Pareto plot."""
     out = Outcome()
-    curves = [c for s in specs for c in load_curves(folder / s, s)]
+    curves = [c for s in specs for c in study_curves_of(folder, specs, s)]
     by = {_quant_label(c.quant): c for c in curves}
     fp32 = by.get("fp32")
     const8 = by.get(f"8-bit s={scale:g}")
@@ -139,7 +139,7 @@ def global_noise(folder: Path, specs: dict[str, Spec]) -> Outcome:
     out = Outcome()
     table, shown = [], {}
     for study, spec in specs.items():
-        c = _one(folder, study)
+        c = _one(folder, specs, study)
         label = f"{spec.model.name}{' BN' if spec.model.batchnorm else ''} / {spec.data.name} / {spec.noise.type}"
         preserved = None
         if c is not None:
@@ -189,7 +189,7 @@ def walking(folder: Path, specs: dict[str, Spec]) -> Outcome:
     order: list[str] = []
     for study, spec in specs.items():
         label = f"{spec.model.name}{' with BN' if spec.model.batchnorm else ' without BN'}"
-        curves = load_curves(folder / study, study)
+        curves = study_curves_of(folder, specs, study)
         per_site = {c.selection: c.mu for c in curves}
         series[label] = per_site
         order += [s for s in per_site if s not in order]

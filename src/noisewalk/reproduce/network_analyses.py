@@ -11,7 +11,7 @@ import numpy as np
 from noisewalk.reproduce import paper, plots
 from noisewalk.reproduce.compare import Outcome, Row
 from noisewalk.reproduce.registry import ANALYSES
-from noisewalk.reproduce.studies import by_train_sigma, load_curves, restore, trained_networks
+from noisewalk.reproduce.studies import by_train_sigma, restore, study_curves_of, trained_networks
 from noisewalk.sweep.spec import Spec
 
 NAMES = {"matched": "noisy training", "vant": "VANT"}
@@ -81,7 +81,7 @@ def binarization(folder: Path, specs: dict[str, Spec], *, levels: list[int] | No
 
     out = Outcome()
     for study, spec in specs.items():
-        curves = load_curves(folder / study, study)
+        curves = study_curves_of(folder, specs, study)
         # each level has its own network: accuracy at the highest level relative to the lowest
         kept = {c.selection: c.mean[-1] / c.mean[0] if c.mean and c.mean[0] > 0 else math.nan for c in curves}
         kept = {k: v for k, v in kept.items() if math.isfinite(v)}

@@ -163,14 +163,16 @@ def pareto(points: Mapping[str, tuple[float, float]], path: Path, *, title: str)
         ax.plot(
             [xy[i][1] for i in front], [xy[i][0] for i in front], "-", color="tab:red", zorder=2, label="Pareto front"
         )
-    for (a, m), label in zip(xy, labels, strict=True):
-        ax.annotate(label, (m, a), textcoords="offset points", xytext=(4, 3), fontsize=7)
     ax.set_xscale("log")
     ax.set_xlabel("midpoint noise level μ")
     ax.set_ylabel("peak accuracy")
     ax.set_title(title)
     ax.grid(True, which="major", alpha=0.3)
     ax.legend()
+    if xy:
+        from noisewalk.report.style import place_labels
+
+        place_labels(ax, [m for _, m in xy], [a for a, _ in xy], labels)  # beside each point, none over another
     return _save(fig, path)
 
 

@@ -67,14 +67,22 @@ def _curve(study: str, c: StudyCurve, rows: list[dict[str, Any]]) -> Curve:
     )
 
 
-def load_curves(folder: str | Path, study: str = "") -> list[Curve]:
-    """Every curve of the study stored in ``folder`` (none if it has no store yet)."""
+def load_curves(folder: str | Path, study: str = "", *, log: bool | None = None) -> list[Curve]:
+    """Every curve of the study stored in ``folder`` (none if it has no store yet), fitted
+    in log sigma where ``log`` (None: where the stored spec's ``[evaluation] log_fit`` asks)."""
     folder = Path(folder)
     if not (folder / "study.sqlite").is_file():
         return []
     with Store(folder, readonly=True) as store:
         rows = store.rows()
-    return [_curve(study or folder.name, c, rows) for c in study_curves(rows)]
+        if log is None:
+            log = bool(store.info().get("spec", {}).get("evaluation", {}).get("log_fit", False))
+    return [_curve(study or folder.name, c, rows) for c in study_curves(rows, log=log)]
+
+
+def study_curves_of(folder: Path, specs: dict[str, Any], study: str) -> list[Curve]:
+    """The curves of ``study`` under ``folder``, fitted as its spec (at this scale) says."""
+    return load_curves(folder / study, study, log=specs[study].evaluation.log_fit)
 
 
 @dataclass
