@@ -162,12 +162,12 @@ def add_values(x: Tensor, z: Tensor, scale: float | Tensor, *, sign: float = 1.0
 def laid_out(flat: Tensor, like: Tensor, offset: int = 0) -> Tensor:
     """``flat[offset : offset + like.numel()]`` shaped like ``like``, in its memory layout
     where that is a standard dense one (so that adding it is one pass in memory order)."""
-    if _dense(like):
+    if dense(like):
         return flat.as_strided(like.shape, like.stride(), offset)
     return flat[offset : offset + like.numel()].view(like.shape)
 
 
-def _dense(t: Tensor) -> bool:
+def dense(t: Tensor) -> bool:
     """Contiguous in a standard layout (row-major, channels-last): its elements fill one
     block of memory without gaps, so a window of the pool can take its strides."""
     if t.is_contiguous():

@@ -21,7 +21,7 @@ from torch import Tensor
 
 from noisewalk.errors import InvalidParameterError
 from noisewalk.noise import counter
-from noisewalk.noise.draws import ExactDraws, NormalDraws, _dense, laid_out
+from noisewalk.noise.draws import ExactDraws, NormalDraws, dense, laid_out
 
 STATE_FORMAT = 2
 """The first word of a saved state: the stream's layout (``counter.VERSION``)."""
@@ -121,7 +121,7 @@ class StreamDraws(NormalDraws):
         return self._exact.scaled(like, scale) if z is None else z.mul_(scale)
 
     def add_scaled(self, x: Tensor, scale: float | Tensor, *, inplace: bool = False) -> Tensor:
-        if isinstance(scale, float) and x.device.type == "cpu" and x.dtype == torch.float32 and _dense(x):
+        if isinstance(scale, float) and x.device.type == "cpu" and x.dtype == torch.float32 and dense(x):
             return _AddFromStream.apply(x, self.stream, scale)
         z = self.scaled(x, scale)  # scale * z rounded, then added: as the fused pass computes it
         return x.add_(z) if inplace else z.add_(x)
