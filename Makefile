@@ -8,7 +8,7 @@ EXTRAS ?= test,quant,ray,slurm,parquet,timm,hf
 
 .PHONY: demo test test-slow test-cluster lint format clean
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml setup.py src/noisewalk/noise/_normal.c
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e ".[$(EXTRAS)]"
