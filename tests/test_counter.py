@@ -29,6 +29,18 @@ def test_the_kernel_and_torch_agree_bit_for_bit(n, key, block):
         assert torch.equal(fused, x + expected * 0.37)
 
 
+@needs_kernel
+@pytest.mark.parametrize("rows", [1, 3, 7, 64])
+def test_one_scale_per_row_agrees_with_torch(rows):
+    n = rows * 101
+    x, scales = torch.randn(n), torch.rand(rows)
+    expected = x + (counter.torch_fill(n, 9, 4).view(rows, -1) * scales[:, None]).view(-1)
+    for threads in (1, 3):
+        assert torch.equal(counter.add(torch.empty(n), x, scales, 9, 4, threads), expected)
+    with pytest.raises(ValueError, match="equal rows"):
+        counter.add(torch.empty(n), x, torch.rand(rows + 1) if rows > 1 else torch.rand(2), 9, 4)
+
+
 def test_the_torch_twin_is_used_where_the_kernel_is_not(monkeypatch):
     monkeypatch.setenv("NOISEWALK_NORMAL_KERNEL", "0")
     counter.kernel.cache_clear()
@@ -37,6 +49,9 @@ def test_the_torch_twin_is_used_where_the_kernel_is_not(monkeypatch):
         x = torch.randn(1000)
         assert torch.equal(counter.fill(torch.empty(1000), 3, 4), counter.torch_fill(1000, 3, 4))
         assert torch.equal(counter.add(torch.empty(1000), x, 2.0, 3, 4), x + counter.torch_fill(1000, 3, 4) * 2.0)
+        scales = torch.tensor([0.5, 2.0])
+        per_row = x + (counter.torch_fill(1000, 3, 4).view(2, -1) * scales[:, None]).view(-1)
+        assert torch.equal(counter.add(torch.empty(1000), x, scales, 3, 4), per_row)
     finally:
         monkeypatch.undo()
         counter.kernel.cache_clear()

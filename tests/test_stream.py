@@ -50,6 +50,30 @@ def test_the_fused_addition_equals_drawing_then_adding(layout):
     assert torch.equal(fused.as_strided((x.numel(),), (1,)), expected)
 
 
+def _lenet():
+    torch.manual_seed(0)
+    return inject(create_model("lenet5", num_classes=10, input_shape=(3, 8, 8)), "additive")
+
+
+def test_evaluation_on_the_cpu_draws_from_a_stream_keyed_by_its_seed(monkeypatch):
+    from noisewalk.data import TensorData
+    from noisewalk.noise import stream as stream_module
+    from noisewalk.train.loop import evaluate
+
+    g = torch.Generator().manual_seed(1)
+    x, y = torch.randn(64, 3, 8, 8, generator=g), torch.randint(0, 10, (64,), generator=g)
+    data = TensorData(x, y, [str(c) for c in range(10)], (0.0, 0.0, 0.0), (1.0, 1.0, 1.0), scale=1.0)
+    model = _lenet()
+    a = evaluate(model, data, [0.3, 3.0], repeats=3, device="cpu", seed=5)
+    assert evaluate(model, data, [0.3, 3.0], repeats=3, device="cpu", seed=5).acc == a.acc
+    assert evaluate(model, data, [0.3, 3.0], repeats=3, device="cpu", seed=6).acc != a.acc
+    assert all(n.draws.eval_source is None for n in model.noises if isinstance(n.draws, ExactDraws))  # detached
+    # one level per sample (the batched evaluation) is added in the kernel's pass: the same
+    # values as drawing, scaling and adding
+    monkeypatch.setattr(stream_module, "_fusable", lambda scale, x: False)
+    assert evaluate(model, data, [0.3, 3.0], repeats=3, device="cpu", seed=5).acc == a.acc
+
+
 def test_the_values_are_standard_normal():
     stream = NoiseStream(1)
     z = torch.cat([stream.take(250_000) for _ in range(4)]).double()

@@ -97,49 +97,73 @@ static inline __attribute__((always_inline)) void nw_block(float *z, uint64_t ke
     }
 }
 
+/* How values are added: out = x + scale * z, with one scale, or with scales[r] for the r-th
+ * run of `row` values (one scale per sample of a batch laid out sample after sample) */
+struct nw_add {
+    const float *x;      /* NULL: out = z */
+    float scale;
+    const float *scales; /* NULL: `scale` for every value */
+    int64_t row;
+};
+
+/* out[i + j] for j < m from the block's values z */
+static inline __attribute__((always_inline)) void nw_put(float *out, const float *z, int64_t i, int64_t m, const struct nw_add *a) {
+    if (a->x == NULL) {
+        memcpy(out + i, z, (size_t)m * sizeof(float));
+        return;
+    }
+    const float *x = a->x;
+    if (a->scales == NULL) {
+        float s = a->scale;
+        for (int64_t j = 0; j < m; j++) out[i + j] = x[i + j] + s * z[j];
+        return;
+    }
+    for (int64_t j = 0; j < m;) {
+        int64_t r = (i + j) / a->row, end = (r + 1) * a->row - i;
+        float s = a->scales[r];
+        if (end > m) end = m;
+        for (; j < end; j++) out[i + j] = x[i + j] + s * z[j];
+    }
+}
+
 /* Values [lo, hi) of a request (lo a multiple of BLOCK) whose value 0 is the first of block
- * `first`: out[i] = z[i] (x NULL) or x[i] + scale * z[i] */
+ * `first` */
 NW_CLONES
-static void nw_range(float *out, const float *x, float scale, int64_t lo, int64_t hi, uint64_t key, uint64_t first) {
+static void nw_range(float *out, const struct nw_add *a, int64_t lo, int64_t hi, uint64_t key, uint64_t first) {
     float z[NW_BLOCK];
     for (int64_t i = lo; i < hi; i += NW_BLOCK) {
         int64_t m = hi - i < NW_BLOCK ? hi - i : NW_BLOCK;
         uint64_t blk = first + (uint64_t)(i / NW_BLOCK);
-        if (x == NULL && m == NW_BLOCK) {
+        if (a->x == NULL && m == NW_BLOCK) {
             nw_block(out + i, key, blk);
             continue;
         }
         nw_block(z, key, blk);
-        if (x == NULL) {
-            memcpy(out + i, z, (size_t)m * sizeof(float));
-        } else {
-            for (int64_t j = 0; j < m; j++) out[i + j] = x[i + j] + scale * z[j];
-        }
+        nw_put(out, z, i, m, a);
     }
 }
 
 struct nw_job {
     float *out;
-    const float *x;
-    float scale;
+    const struct nw_add *add;
     int64_t lo, hi;
     uint64_t key, first;
 };
 
 static void *nw_run(void *arg) {
     struct nw_job *j = (struct nw_job *)arg;
-    nw_range(j->out, j->x, j->scale, j->lo, j->hi, j->key, j->first);
+    nw_range(j->out, j->add, j->lo, j->hi, j->key, j->first);
     return NULL;
 }
 
 /* The whole request on `threads` threads (this one and threads - 1 started for the call),
  * each taking a contiguous run of blocks: the values do not depend on the thread count. */
-static void nw_request(float *out, const float *x, float scale, int64_t n, uint64_t key, uint64_t block, int threads) {
+static void nw_request(float *out, const struct nw_add *a, int64_t n, uint64_t key, uint64_t block, int threads) {
     int64_t nblocks = (n + NW_BLOCK - 1) / NW_BLOCK;
     if (threads > NW_MAX_THREADS) threads = NW_MAX_THREADS;
     if (threads > 1 && nblocks / threads < NW_MIN_BLOCKS_PER_THREAD) threads = (int)(nblocks / NW_MIN_BLOCKS_PER_THREAD);
     if (threads < 2) {
-        nw_range(out, x, scale, 0, n, key, block);
+        nw_range(out, a, 0, n, key, block);
         return;
     }
     struct nw_job jobs[NW_MAX_THREADS];
@@ -147,7 +171,7 @@ static void nw_request(float *out, const float *x, float scale, int64_t n, uint6
     int started[NW_MAX_THREADS] = {0};
     for (int t = 0; t < threads; t++) {
         int64_t lo = nblocks * t / threads * NW_BLOCK, hi = nblocks * (t + 1) / threads * NW_BLOCK;
-        jobs[t] = (struct nw_job){out, x, scale, lo, hi < n ? hi : n, key, block};
+        jobs[t] = (struct nw_job){out, a, lo, hi < n ? hi : n, key, block};
     }
     for (int t = 1; t < threads; t++) started[t] = pthread_create(&ids[t], NULL, nw_run, &jobs[t]) == 0;
     nw_run(&jobs[0]);
@@ -159,13 +183,18 @@ static void nw_request(float *out, const float *x, float scale, int64_t n, uint6
 
 /* out[0:n] = the n values of the stream `key` from block `block` on */
 void nw_normal_fill(float *out, int64_t n, uint64_t key, uint64_t block, int threads) {
-    nw_request(out, NULL, 1.0f, n, key, block, threads);
+    struct nw_add a = {NULL, 1.0f, NULL, 1};
+    nw_request(out, &a, n, key, block, threads);
 }
 
-/* out[0:n] = x[0:n] + scale * (the same values); out may be x */
-void nw_normal_add(float *out, const float *x, float scale, int64_t n, uint64_t key, uint64_t block, int threads) {
-    nw_request(out, x, scale, n, key, block, threads);
+/* out[0:n] = x[0:n] + s * (the same values), s = scales[i / row] for value i where scales is
+ * not NULL, else scale; out may be x */
+void nw_normal_add(float *out, const float *x, float scale, const float *scales, int64_t row, int64_t n, uint64_t key,
+                   uint64_t block, int threads) {
+    struct nw_add a = {x, scale, scales, row > 0 ? row : 1};
+    nw_request(out, &a, n, key, block, threads);
 }
 
-/* The layout this file implements (noisewalk checks it when loading the library). */
-int nw_normal_version(void) { return 2; }
+/* The interface and layout this file implements (noisewalk checks it when loading the
+ * library): 3 = the stream of layout 2, nw_normal_add with per-row scales. */
+int nw_normal_version(void) { return 3; }

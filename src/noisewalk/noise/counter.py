@@ -45,8 +45,9 @@ log = logging.getLogger(__name__)
 BLOCK = 32
 """Values per block; a request of ``n`` values takes ``ceil(n / BLOCK)`` blocks of the stream."""
 PAIRS = BLOCK // 2
-VERSION = 2
-"""The layout of the stream (``nw_normal_version`` in the kernel)."""
+VERSION = 3
+"""The kernel's interface and layout (``nw_normal_version``): layout 2 of the stream (blocks
+of 32 values), additions with one scale or one per row."""
 
 SOURCE = Path(__file__).with_name("_normal.c")
 FLAGS = ("-O3", "-ffp-contract=off", "-fno-math-errno", "-fPIC", "-shared", "-pthread")
@@ -81,19 +82,32 @@ def fill(out: Tensor, key: int, block: int, threads: int = 1) -> Tensor:
     return out
 
 
-def add(out: Tensor, x: Tensor, scale: float, key: int, block: int, threads: int = 1) -> Tensor:
-    """``out = x + scale * z`` with ``z`` the values :func:`fill` would write, in one pass
-    over memory (``out`` may be ``x``; both contiguous float32 on the CPU, in memory order)."""
+def add(out: Tensor, x: Tensor, scale: float | Tensor, key: int, block: int, threads: int = 1) -> Tensor:
+    """``out = x + s * z`` with ``z`` the values :func:`fill` would write, in one pass over
+    memory (``out`` may be ``x``; both contiguous float32 on the CPU, in memory order).
+
+    ``scale`` is one number, or a float32 tensor of one scale per row: ``len(scale)`` rows
+    of equal length (one per sample of a batch laid out sample after sample)."""
     _check(out, "out")
     _check(x, "x")
-    if out.numel() != x.numel():
-        raise ValueError(f"out has {out.numel()} values and x {x.numel()}")
+    n = out.numel()
+    if n != x.numel():
+        raise ValueError(f"out has {n} values and x {x.numel()}")
+    scales = None
+    if isinstance(scale, Tensor):
+        scales = scale.reshape(-1).to(torch.float32).contiguous()
+        if scales.device.type != "cpu" or len(scales) == 0 or n % len(scales):
+            raise ValueError(f"{len(scales)} scales do not divide {n} values into equal rows")
     lib = kernel()
     if lib is None:
-        z = torch_fill(out.numel(), key, block).view_as(out)
-        torch.add(x.view_as(out), z.mul_(scale), out=out)
-    elif out.numel():
-        lib.nw_normal_add(out.data_ptr(), x.data_ptr(), scale, out.numel(), key % 2**64, block % 2**64, threads)
+        z = torch_fill(n, key, block)
+        z = z.view(len(scales), -1).mul_(scales[:, None]).view(-1) if scales is not None else z.mul_(scale)
+        torch.add(x.view(-1), z, out=out.view(-1))
+    elif n:
+        row = n // len(scales) if scales is not None else n
+        ptr = scales.data_ptr() if scales is not None else None
+        value = 1.0 if scales is not None else float(scale)
+        lib.nw_normal_add(out.data_ptr(), x.data_ptr(), value, ptr, row, n, key % 2**64, block % 2**64, threads)
     return out
 
 
@@ -214,7 +228,8 @@ def _load(path: Path) -> ctypes.CDLL | None:
         words = [ctypes.c_int64, ctypes.c_uint64, ctypes.c_uint64, ctypes.c_int]
         lib.nw_normal_fill.argtypes = [ctypes.c_void_p, *words]
         lib.nw_normal_fill.restype = None
-        lib.nw_normal_add.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_float, *words]
+        pointer = ctypes.c_void_p
+        lib.nw_normal_add.argtypes = [pointer, pointer, ctypes.c_float, pointer, ctypes.c_int64, *words]
         lib.nw_normal_add.restype = None
         return lib
     except (OSError, AttributeError):

@@ -67,10 +67,13 @@ class ExactDraws(NormalDraws):
 
     training_source: NormalDraws | None = None
     """Where training-mode draws come from while a training attaches its noise stream
-    (:mod:`noisewalk.noise.stream`: exact draws prepared ahead); None: here."""
+    (:mod:`noisewalk.noise.stream`); None: here."""
+    eval_source: NormalDraws | None = None
+    """The same for evaluation mode, while an evaluation on the CPU attaches one."""
 
     def for_mode(self, training: bool) -> NormalDraws:
-        return self.training_source if training and self.training_source is not None else self
+        source = self.training_source if training else self.eval_source
+        return self if source is None else source
 
     def scaled(self, like: Tensor, scale: float | Tensor) -> Tensor:
         # drawn as one flat block, then laid out as ``like`` is (the generator fills

@@ -16,8 +16,11 @@ exactly.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 import torch
-from torch import Tensor
+from torch import Tensor, nn
 
 from noisewalk.errors import InvalidParameterError
 from noisewalk.noise import counter
@@ -61,9 +64,10 @@ class NoiseStream:
         values = counter.fill(torch.empty(n), self.key, self._advance(n), self.threads)
         return values if dtype == torch.float32 else values.to(dtype)
 
-    def add(self, x: Tensor, scale: float) -> Tensor:
+    def add(self, x: Tensor, scale: float | Tensor) -> Tensor:
         """``x + scale * z`` as a new tensor laid out as ``x``, for a dense float32 ``x``
-        (``z`` the next ``x.numel()`` values, in ``x``'s memory order)."""
+        (``z`` the next ``x.numel()`` values, in ``x``'s memory order); ``scale`` one number
+        or one per sample (``x``'s first dimension, outermost in memory)."""
         out = torch.empty_like(x)  # the same strides for a dense tensor
         n = x.numel()
         counter.add(_memory(out), _memory(x), scale, self.key, self._advance(n), self.threads)
@@ -94,7 +98,7 @@ class _AddFromStream(torch.autograd.Function):
     respect to ``x`` is the identity."""
 
     @staticmethod
-    def forward(ctx, x: Tensor, stream: NoiseStream, scale: float) -> Tensor:  # noqa: ARG004
+    def forward(ctx, x: Tensor, stream: NoiseStream, scale: float | Tensor) -> Tensor:  # noqa: ARG004
         return stream.add(x, scale)
 
     @staticmethod
@@ -102,8 +106,26 @@ class _AddFromStream(torch.autograd.Function):
         return grad, None, None
 
 
+def _fusable(scale: float | Tensor, x: Tensor) -> bool:
+    """Whether the kernel can add ``scale * z`` to ``x`` in its pass: one level, or one per
+    sample of a batch whose samples lie one after another in memory (and no gradient with
+    respect to the levels)."""
+    if isinstance(scale, float):
+        return True
+    n = x.shape[0] if x.dim() else 0
+    return (
+        not scale.requires_grad
+        and scale.device.type == "cpu"
+        and scale.dim() <= x.dim()
+        and scale.numel() == n > 0
+        and scale.shape[0] == n
+        and x.stride(0) * n == x.numel()
+    )
+
+
 class StreamDraws(NormalDraws):
-    """A model's exact draws in training, from a :class:`NoiseStream`."""
+    """A model's exact draws from a :class:`NoiseStream` (in training, or in an evaluation
+    on the CPU)."""
 
     name = "exact"
 
@@ -121,20 +143,50 @@ class StreamDraws(NormalDraws):
         return self._exact.scaled(like, scale) if z is None else z.mul_(scale)
 
     def add_scaled(self, x: Tensor, scale: float | Tensor, *, inplace: bool = False) -> Tensor:
-        if isinstance(scale, float) and x.device.type == "cpu" and x.dtype == torch.float32 and dense(x):
+        if x.device.type == "cpu" and x.dtype == torch.float32 and dense(x) and _fusable(scale, x):
             return _AddFromStream.apply(x, self.stream, scale)
         z = self.scaled(x, scale)  # scale * z rounded, then added: as the fused pass computes it
         return x.add_(z) if inplace else z.add_(x)
 
 
-def attach_stream(draws: list[NormalDraws], stream: NoiseStream) -> None:
-    """Serve the training draws of these exact sources from ``stream``."""
-    for d in draws:
-        if isinstance(d, ExactDraws):
-            d.training_source = StreamDraws(stream)
+def attach_stream(draws: list[NormalDraws], stream: NoiseStream, *, training: bool = True) -> list:
+    """Serve the training (or evaluation) draws of these exact sources from ``stream``;
+    returns what they used before, for :func:`detach_stream`."""
+    attr = "training_source" if training else "eval_source"
+    exact = [d for d in draws if isinstance(d, ExactDraws)]
+    before = [getattr(d, attr) for d in exact]
+    for d in exact:
+        setattr(d, attr, StreamDraws(stream))
+    return before
 
 
-def detach_stream(draws: list[NormalDraws]) -> None:
-    for d in draws:
-        if isinstance(d, ExactDraws):
-            d.training_source = None
+def detach_stream(draws: list[NormalDraws], before: list | None = None, *, training: bool = True) -> None:
+    """Undo :func:`attach_stream` (``before``: what it returned; None: no stream)."""
+    attr = "training_source" if training else "eval_source"
+    exact = [d for d in draws if isinstance(d, ExactDraws)]
+    for d, source in zip(exact, before or [None] * len(exact), strict=True):
+        setattr(d, attr, source)
+
+
+EVAL_TAG = 0x3C6EF372FE94F82B
+"""Sets an evaluation's stream apart from a training's with the same seed."""
+
+
+@contextmanager
+def evaluation_stream(model: nn.Module, dev: torch.device, seed: int | None = None) -> Iterator[None]:
+    """Within the block, ``model``'s exact draws in evaluation mode on the CPU come from a
+    counter-based stream: keyed by ``seed``, or by a seed drawn from torch's default
+    generator (so that ``torch.manual_seed`` still decides them)."""
+    noises = getattr(model, "noises", None)
+    if dev.type != "cpu" or not noises:
+        yield
+        return
+    if seed is None:
+        seed = int(torch.randint(0, 2**62, (1,)))
+    stream = NoiseStream(stream_seed(seed) ^ EVAL_TAG)
+    sources = list({id(n.draws): n.draws for n in noises}.values())
+    before = attach_stream(sources, stream, training=False)
+    try:
+        yield
+    finally:
+        detach_stream(sources, before, training=False)

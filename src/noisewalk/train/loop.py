@@ -25,7 +25,7 @@ from torch import Tensor, nn
 from noisewalk.data import DataSplits, TensorData, TensorLoader
 from noisewalk.data import class_weights as inverse_frequencies
 from noisewalk.errors import InvalidParameterError
-from noisewalk.noise.stream import NoiseStream, attach_stream, detach_stream, stream_seed
+from noisewalk.noise.stream import NoiseStream, attach_stream, detach_stream, evaluation_stream, stream_seed
 from noisewalk.recipe import TrainConfig
 from noisewalk.sites import NoisyModel, SiteSelector
 from noisewalk.train.checkpoint import restore_training_state, training_state
@@ -74,8 +74,9 @@ def schedule(opt: torch.optim.Optimizer, config: TrainConfig, steps: int) -> tor
 
 
 def accuracy(model: nn.Module, loader: TensorLoader) -> float:
+    """Test accuracy of ``model`` as it is set (its levels and mode) over ``loader``."""
     correct, total = 0, 0
-    with torch.no_grad():
+    with torch.no_grad(), evaluation_stream(model, loader.device):
         for xb, yb in loader:
             correct += int((model(xb).argmax(1) == yb).sum())
             total += len(yb)
@@ -308,7 +309,9 @@ def evaluate(
     each copy of a test batch its own per-sample noise level. With ``spread > 0`` the
     level fluctuates from sample to sample around each value of ``sigmas``
     (``noisewalk.train.vant.fluctuating_sigma``). The model's noise levels are restored afterwards.
-    ``channels_last`` is as in :class:`TrainConfig`.
+    ``channels_last`` is as in :class:`TrainConfig`. On a CPU the exact noise comes from a
+    counter-based stream keyed by ``seed`` (or by a seed drawn from torch's generator),
+    :func:`noisewalk.noise.stream.evaluation_stream`.
     """
     sigmas = [check_sigma("sigmas", s) for s in sigmas]
     if not sigmas:
@@ -329,7 +332,8 @@ def evaluate(
     correct = torch.zeros(len(pairs), dtype=torch.long)
     n = len(data)
     try:
-        with torch.no_grad(), model.inputs_owned() if noisy else nullcontext():
+        streaming = evaluation_stream(model, dev, seed)
+        with torch.no_grad(), model.inputs_owned() if noisy else nullcontext(), streaming:
             if batched and noisy:
                 chunk = max(1, min(len(pairs), max_batch // max(1, min(n, 512))))
                 loader = TensorLoader(data, max(1, min(n, 512)), device=dev)
