@@ -58,6 +58,7 @@ def _lenet():
 def test_evaluation_on_the_cpu_draws_from_a_stream_keyed_by_its_seed(monkeypatch):
     from noisewalk.data import TensorData
     from noisewalk.noise import stream as stream_module
+    from noisewalk.noise.draws import ExactDraws
     from noisewalk.train.loop import evaluate
 
     g = torch.Generator().manual_seed(1)
