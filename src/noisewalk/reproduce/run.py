@@ -31,14 +31,20 @@ INPUT_SHAPES = {
     "cifar10": (3, 32, 32),
     "svhn": (3, 32, 32),
 }
-CPU_RATE = {"mlp": 25000.0, "lenet5": 2500.0, "vgg11": 15.0, "resnet18": 40.0, "cnn_s": 3000.0}
-"""Training images per second on one idle CPU core (CPU time, forward, backward and the
-optimizer step; for CIFAR-sized inputs, MNIST-sized for the MLP), per model; QAT about a
-third. Measured on this project's machine for LeNet-5 and the MLP, scaled by the models'
-operation counts for VGG-11 and ResNet-18."""
-EVAL_COST = 2.5
+CPU_RATE = {"mlp": 45000.0, "lenet5": 4500.0, "vgg11": 27.0, "resnet18": 72.0, "cnn_s": 5000.0}
+"""Training images per second per CPU core in a study (CPU time, forward, backward and the
+optimizer step, noise at every site or none; for CIFAR-sized inputs, MNIST-sized for the
+MLP), per model. Half of what one training alone reaches on an idle core of this project's
+machine (LeNet-5: 8,800 with noise, 11,000 without; the MLP: 88,000 and 96,000): a study's
+jobs start processes, write checkpoints and share the machine. The half is calibrated on the
+cpu-scale runs of hn-noisy-training (about 20 minutes of CPU time) and hn-qat (28 minutes).
+VGG-11 and ResNet-18: LeNet-5's rate scaled by their operation counts."""
+QAT_COST = 3.5
+"""Quantization-aware training and its evaluation cost about this many times the float
+model's (the cpu scale of hn-qat: 14 networks and 90 trials in 28 minutes of CPU time)."""
+EVAL_COST = 0.7
 """A test image evaluated with noise at every site costs about this many training images
-(the exact Gaussian draws at every site dominate; measured with LeNet-5 on CIFAR-10)."""
+(no backward pass; measured with LeNet-5 on CIFAR-10 and the MLP on MNIST: 0.4 to 0.7)."""
 
 
 @dataclass
@@ -99,7 +105,7 @@ def estimate_cost(specs: dict[str, Spec]) -> Cost:
         tested = trials * spec.evaluation.repeats * TEST_IMAGES.get(spec.data.name, 10000) * EVAL_COST
         shape = INPUT_SHAPES.get(spec.data.name, (3, 32, 32))
         size = (784 if spec.model.name == "mlp" else 1024) / (shape[1] * shape[2])
-        rate = CPU_RATE.get(spec.model.name, 20.0) * size / (3 if spec.quant is not None else 1)
+        rate = CPU_RATE.get(spec.model.name, 20.0) * size / (QAT_COST if spec.quant is not None else 1)
         networks += per
         image_epochs += ie
         hours += (ie + tested) / rate / 3600
