@@ -131,7 +131,7 @@ def train_cmd(
     out: Annotated[Path, typer.Option(help="Study folder (rerun the command to continue).")] = Path("runs/train"),
     as_json: Annotated[bool, typer.Option("--json", help="Print the results as JSON on stdout.")] = False,
     noise_draws: Annotated[
-        str, typer.Option(help="exact (fresh draws) or pooled (much cheaper on a CPU; see noisewalk.noise.draws).")
+        str, typer.Option(help="exact (fresh draws) or pooled (cheaper in CPU training; see noisewalk.noise.draws).")
     ] = "exact",
 ) -> None:
     """Train (clean, with matched noise or VANT; float or quantized), measure accuracy over noise levels, fit μ.
