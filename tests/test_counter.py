@@ -57,6 +57,20 @@ def test_the_torch_twin_is_used_where_the_kernel_is_not(monkeypatch):
         counter.kernel.cache_clear()
 
 
+def test_without_a_kernel_a_warning_says_why_and_how(monkeypatch):
+    monkeypatch.setattr(counter, "_candidates", lambda: [])
+    monkeypatch.setattr(counter, "_build", lambda: None)
+    counter.kernel.cache_clear()
+    try:
+        with pytest.warns(RuntimeWarning, match="C compiler"):
+            assert counter.kernel() is None
+        x = counter.fill(torch.empty(70_001), 5, 1)  # the twin, in chunks: the same values
+        assert torch.equal(x, counter._twin(70_001, 5, 1))
+    finally:
+        monkeypatch.undo()
+        counter.kernel.cache_clear()
+
+
 @pytest.mark.skipif(shutil.which("cc") is None, reason="no C compiler")
 def test_the_portable_build_gives_the_same_values(tmp_path):
     # the build without AVX code paths (what a processor without AVX2 runs)
