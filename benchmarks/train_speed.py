@@ -12,8 +12,8 @@ hits all of them alike), for a fixed number of steps after a warm-up:
             CPU with its default channels-last layout for convolutions.
   exact     the same with exact draws (a fresh N(0, 1) value for every element), the
             default: on the CPU from the training's counter-based stream, drawn by the
-            vectorized kernel on the training's threads and, for additive noise, added
-            in the same pass (noisewalk.noise.stream).
+            vectorized kernel and, for additive noise, added in the same pass
+            (noisewalk.noise.stream).
   clean     the same loop on the plain LeNet-5, without noise.
 
 The noisewalk loops run with ``--threads`` torch threads (default: what ``--threads auto``

@@ -120,7 +120,7 @@ def implementation() -> str:
 # -- the torch implementation -----------------------------------------------------------
 
 
-def _signed(v: int) -> int:
+def as_int64(v: int) -> int:
     """A 64-bit word as torch's int64 holds it."""
     v %= 2**64
     return v - 2**64 if v >= 2**63 else v
@@ -132,8 +132,8 @@ def _shr(z: Tensor, k: int) -> Tensor:
 
 
 def _mix(z: Tensor) -> Tensor:
-    z = (z ^ _shr(z, 30)) * _signed(_M1)
-    z = (z ^ _shr(z, 27)) * _signed(_M2)
+    z = (z ^ _shr(z, 30)) * as_int64(_M1)
+    z = (z ^ _shr(z, 27)) * as_int64(_M2)
     return z ^ _shr(z, 31)
 
 
@@ -170,8 +170,8 @@ def torch_fill(n: int, key: int, block: int) -> Tensor:
 def _twin(n: int, key: int, block: int) -> Tensor:
     c = _F
     nb = blocks(n)
-    pair = torch.arange(nb * PAIRS, dtype=torch.int64) + _signed(block * PAIRS + 1)
-    r = _mix(pair * _signed(_GOLDEN) + _signed(key))
+    pair = torch.arange(nb * PAIRS, dtype=torch.int64) + as_int64(block * PAIRS + 1)
+    r = _mix(pair * as_int64(_GOLDEN) + as_int64(key))
     # u in (0, 1], ln u = e ln 2 + ln m with m in [sqrt(1/2), sqrt(2))
     u = ((_shr(r, 32) + 1).to(torch.float64) * 2.0**-32).to(torch.float32)
     ub = u.view(torch.int32)

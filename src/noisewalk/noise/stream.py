@@ -1,11 +1,11 @@
-"""A training's exact noise on the CPU: a counter-based stream of its own.
+"""Exact noise on the CPU, in training and evaluation: a counter-based stream of its own.
 
 torch's CPU generator is serial and makes about one standard-normal value every 3-4 ns;
 with noise at every site of a small network, drawing would take as long as the rest of a
 training step. A :class:`NoiseStream` draws from :mod:`noisewalk.noise.counter` instead:
-exact, independent N(0, 1) values from a vectorized kernel, in about a sixth of the time. Additive noise
-with one level is added in the same pass that draws it (``x + sigma * z`` without a tensor
-of ``z`` in memory).
+exact, independent N(0, 1) values from a vectorized kernel, in about a fifth of the time.
+Additive noise (one level, or one per sample) is added in the same pass that draws it
+(``x + sigma * z`` without a tensor of ``z`` in memory).
 
 Which values a request receives depends only on the training's seed and the sequence of
 requests (each takes the next ``ceil(n / 32)`` blocks of the stream), not on the thread
@@ -27,7 +27,8 @@ from noisewalk.noise import counter
 from noisewalk.noise.draws import ExactDraws, NormalDraws, dense, laid_out
 
 STATE_FORMAT = 2
-"""The first word of a saved state: the stream's layout (``counter.VERSION``)."""
+"""The first word of a saved state: the stream's layout (blocks of ``counter.BLOCK`` values
+as :mod:`noisewalk.noise.counter` defines them)."""
 
 
 def stream_seed(seed: int) -> int:
@@ -44,6 +45,11 @@ def _memory(t: Tensor) -> Tensor:
 class NoiseStream:
     """Standard-normal values for a training on the CPU (see the module)."""
 
+    threads = 1
+    """Threads of the kernel per request. One: torch's own worker threads keep spinning on
+    the other cores for a while after each operation, and a second drawing thread beside
+    them made a LeNet-5 step slower, not faster (docs/benchmarks.md)."""
+
     def __init__(self, key: int) -> None:
         self.key = key % 2**64
         self.block = 0
@@ -53,11 +59,6 @@ class NoiseStream:
         first = self.block
         self.block += counter.blocks(n)
         return first
-
-    threads = 1
-    """Threads of the kernel per request. One: torch's own worker threads keep spinning on
-    the other cores for a while after each operation, and a second drawing thread beside
-    them made a LeNet-5 step slower, not faster (docs/benchmarks.md)."""
 
     def take(self, n: int, dtype: torch.dtype = torch.float32) -> Tensor:
         """``n`` fresh N(0, 1) values (a new tensor the caller may overwrite)."""
@@ -75,7 +76,7 @@ class NoiseStream:
 
     def get_state(self) -> Tensor:
         """Where the stream stands: its layout, key and position (as int64 words)."""
-        return torch.tensor([STATE_FORMAT, *(_signed(v) for v in (self.key, self.block))], dtype=torch.int64)
+        return torch.tensor([STATE_FORMAT, counter.as_int64(self.key), counter.as_int64(self.block)], dtype=torch.int64)
 
     def set_state(self, state: Tensor) -> None:
         if state.dtype != torch.int64 or state.numel() != 3 or int(state[0]) != STATE_FORMAT:
@@ -84,13 +85,6 @@ class NoiseStream:
                 "noise came from another generator); start the training again without the checkpoint"
             )
         self.key, self.block = (int(v) % 2**64 for v in state[1:])
-
-    def close(self) -> None:
-        """Nothing to release (kept so that trainings end their stream explicitly)."""
-
-
-def _signed(v: int) -> int:
-    return v - 2**64 if v >= 2**63 else v
 
 
 class _AddFromStream(torch.autograd.Function):
@@ -149,23 +143,25 @@ class StreamDraws(NormalDraws):
         return x.add_(z) if inplace else z.add_(x)
 
 
-def attach_stream(draws: list[NormalDraws], stream: NoiseStream, *, training: bool = True) -> list:
-    """Serve the training (or evaluation) draws of these exact sources from ``stream``;
-    returns what they used before, for :func:`detach_stream`."""
+@contextmanager
+def drawing_from(model: nn.Module, stream: NoiseStream | None, *, training: bool = True) -> Iterator[None]:
+    """Within the block, ``model``'s exact draws in training (or evaluation) mode come from
+    ``stream`` (nothing changes for None or a model without noise); afterwards they come
+    from where they came before."""
+    noises = getattr(model, "noises", None)
+    if stream is None or not noises:
+        yield
+        return
     attr = "training_source" if training else "eval_source"
-    exact = [d for d in draws if isinstance(d, ExactDraws)]
+    exact = [d for d in {id(n.draws): n.draws for n in noises}.values() if isinstance(d, ExactDraws)]
     before = [getattr(d, attr) for d in exact]
     for d in exact:
         setattr(d, attr, StreamDraws(stream))
-    return before
-
-
-def detach_stream(draws: list[NormalDraws], before: list | None = None, *, training: bool = True) -> None:
-    """Undo :func:`attach_stream` (``before``: what it returned; None: no stream)."""
-    attr = "training_source" if training else "eval_source"
-    exact = [d for d in draws if isinstance(d, ExactDraws)]
-    for d, source in zip(exact, before or [None] * len(exact), strict=True):
-        setattr(d, attr, source)
+    try:
+        yield
+    finally:
+        for d, source in zip(exact, before, strict=True):
+            setattr(d, attr, source)
 
 
 EVAL_TAG = 0x3C6EF372FE94F82B
@@ -177,16 +173,10 @@ def evaluation_stream(model: nn.Module, dev: torch.device, seed: int | None = No
     """Within the block, ``model``'s exact draws in evaluation mode on the CPU come from a
     counter-based stream: keyed by ``seed``, or by a seed drawn from torch's default
     generator (so that ``torch.manual_seed`` still decides them)."""
-    noises = getattr(model, "noises", None)
-    if dev.type != "cpu" or not noises:
+    if dev.type != "cpu" or not getattr(model, "noises", None):
         yield
         return
     if seed is None:
         seed = int(torch.randint(0, 2**62, (1,)))
-    stream = NoiseStream(stream_seed(seed) ^ EVAL_TAG)
-    sources = list({id(n.draws): n.draws for n in noises}.values())
-    before = attach_stream(sources, stream, training=False)
-    try:
+    with drawing_from(model, NoiseStream(stream_seed(seed) ^ EVAL_TAG), training=False):
         yield
-    finally:
-        detach_stream(sources, before, training=False)

@@ -12,8 +12,8 @@ from __future__ import annotations
 import math
 import time
 import warnings
-from collections.abc import Callable, Generator, Iterator, Sequence
-from contextlib import contextmanager, nullcontext
+from collections.abc import Callable, Generator, Sequence
+from contextlib import nullcontext
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -25,7 +25,7 @@ from torch import Tensor, nn
 from noisewalk.data import DataSplits, TensorData, TensorLoader
 from noisewalk.data import class_weights as inverse_frequencies
 from noisewalk.errors import InvalidParameterError
-from noisewalk.noise.stream import NoiseStream, attach_stream, detach_stream, evaluation_stream, stream_seed
+from noisewalk.noise.stream import NoiseStream, drawing_from, evaluation_stream, stream_seed
 from noisewalk.recipe import TrainConfig
 from noisewalk.sites import NoisyModel, SiteSelector
 from noisewalk.train.checkpoint import restore_training_state, training_state
@@ -181,7 +181,7 @@ def training_steps(
         if stream is not None and "noise_stream" in resume:
             stream.set_state(resume["noise_stream"])
     start = time.perf_counter()
-    with model.inputs_owned() if noisy else nullcontext(), streaming(model, stream):  # batches are fresh tensors
+    with model.inputs_owned() if noisy else nullcontext(), drawing_from(model, stream):  # batches are fresh tensors
         for epoch in range(first_epoch, config.epochs):
             t0 = time.perf_counter()
             sigma = config.sigma_at(epoch)
@@ -251,21 +251,6 @@ def training_stream(seed: int, dev: torch.device) -> NoiseStream | None:
     """The noise stream of a training on the CPU (None on other devices: their generators
     draw in parallel already)."""
     return NoiseStream(stream_seed(seed)) if dev.type == "cpu" else None
-
-
-@contextmanager
-def streaming(model: nn.Module, stream: NoiseStream | None) -> Iterator[None]:
-    """Within the block, ``model``'s exact draws in training come from ``stream``."""
-    if stream is None:
-        yield
-        return
-    sources = list({id(n.draws): n.draws for n in model.noises}.values())
-    attach_stream(sources, stream)
-    try:
-        yield
-    finally:
-        detach_stream(sources)
-        stream.close()
 
 
 @dataclass
